@@ -1,0 +1,111 @@
+"""The approval gate: requests bound to exact arguments, and the rules a decision must pass."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from mandate.authority import Authority
+from mandate.decisions import ApprovalRequest, DecisionInput, DecisionKind, RequestStatus
+
+__all__ = ["Refused", "args_hash", "open_request", "parse_payload", "check_decision", "escalate"]
+
+
+class Refused(Exception):
+    """A decision that must not be applied; the message says why, in one line."""
+
+
+def args_hash(args: Mapping[str, Any]) -> str:
+    """The sha256 of the canonical JSON of a tool's arguments: what an approver approves."""
+    canonical = json.dumps(args, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def open_request(
+    *,
+    request_id: str,
+    step: int,
+    tool: str,
+    authority: Authority,
+    args: dict[str, Any],
+    approvers: list[str],
+    escalate_to: list[str],
+    requested_by: str,
+    now: datetime,
+    timeout: timedelta,
+) -> ApprovalRequest:
+    return ApprovalRequest(
+        id=request_id,
+        step=step,
+        tool=tool,
+        authority=authority,
+        args=args,
+        args_hash=args_hash(args),
+        approvers=approvers,
+        escalate_to=escalate_to,
+        requested_by=requested_by,
+        requested_at=now,
+        deadline=now + timeout,
+    )
+
+
+def escalate(request: ApprovalRequest, now: datetime, timeout: timedelta) -> None:
+    """Widen the request to the escalation group and give them a fresh deadline."""
+    request.escalated = True
+    request.deadline = now + timeout
+
+
+def parse_payload(raw: Any, *, kind: DecisionKind) -> DecisionInput:
+    """Turn a signal's raw JSON into a decision, or refuse it with a one-line reason."""
+    if raw is None:
+        raise Refused('the signal has no input; send {"approver": "you@example.com", "reason": "..."}')
+    if not isinstance(raw, dict):
+        raise Refused(f"the signal input must be a JSON object, not {type(raw).__name__}")
+    try:
+        payload = DecisionInput.model_validate(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "input"
+        raise Refused(f"{where}: {first['msg']}") from None
+    if kind is DecisionKind.REJECT and not payload.reason:
+        raise Refused("a rejection needs a reason")
+    return payload
+
+
+def check_decision(
+    requests: Mapping[str, ApprovalRequest],
+    payload: DecisionInput,
+    *,
+    kind: DecisionKind,
+) -> ApprovalRequest:
+    """The request this decision is bound to, or ``Refused`` saying why it is not allowed."""
+    pending = [r for r in requests.values() if r.status is RequestStatus.PENDING]
+    if payload.request_id is None:
+        if not pending:
+            raise Refused("no approval request is pending")
+        if len(pending) > 1:
+            ids = ", ".join(r.id for r in pending)
+            raise Refused(f"{len(pending)} requests are pending ({ids}); name one with request_id")
+        request = pending[0]
+    else:
+        found = requests.get(payload.request_id)
+        if found is None:
+            raise Refused(f"no approval request {payload.request_id!r} in this run")
+        request = found
+    if request.status is not RequestStatus.PENDING:
+        who = f" by {request.decision.approver}" if request.decision else ""
+        raise Refused(f"request {request.id} is already {request.status.value}{who}")
+    approver = payload.approver.casefold()
+    if kind is DecisionKind.APPROVE and approver == request.requested_by.casefold():
+        raise Refused(f"{payload.approver} requested this run and cannot approve its actions")
+    eligible = request.eligible
+    if approver not in {a.casefold() for a in eligible}:
+        raise Refused(f"{payload.approver} is not an approver of {request.tool} (approvers: {', '.join(eligible)})")
+    if kind is DecisionKind.REJECT and not payload.reason:
+        raise Refused("a rejection needs a reason")
+    return request

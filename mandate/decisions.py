@@ -1,0 +1,121 @@
+"""Approval requests and the decisions taken on them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from mandate.authority import Authority
+
+__all__ = [
+    "DecisionKind",
+    "Channel",
+    "RequestStatus",
+    "DecisionInput",
+    "DecideInput",
+    "Decision",
+    "ApprovalRequest",
+    "RefusedDecision",
+    "KillInput",
+]
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+
+
+class DecisionKind(StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+class Channel(StrEnum):
+    """How a decision reached the workflow."""
+
+    SIGNAL = "signal"  # Temporal UI "Send a Signal", `temporal workflow signal`
+    UPDATE = "update"  # `mandate approve` / `mandate reject`
+    TIMEOUT = "timeout"  # nobody decided within the charter's timeout
+    KILL = "kill"  # the run was stopped while the request waited
+
+
+class RequestStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    DROPPED = "dropped"
+
+
+class DecisionInput(BaseModel):
+    """The payload of the ``approve`` and ``reject`` signals."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = None
+    approver: Name
+    reason: Reason = ""
+
+
+class DecideInput(DecisionInput):
+    """The payload of the ``decide`` update."""
+
+    decision: DecisionKind
+
+
+class Decision(BaseModel):
+    """A decision that was accepted and bound to one request."""
+
+    request_id: str
+    kind: DecisionKind
+    approver: str
+    reason: str = ""
+    channel: Channel
+    at: datetime
+    update_id: str | None = None
+
+
+class ApprovalRequest(BaseModel):
+    """A write the agent wants to make, waiting for a person."""
+
+    id: str
+    step: int
+    tool: str
+    authority: Authority
+    args: dict[str, Any]
+    args_hash: str
+    approvers: list[str]
+    escalate_to: list[str] = Field(default_factory=list)
+    escalated: bool = False
+    requested_by: str
+    requested_at: datetime
+    deadline: datetime
+    status: RequestStatus = RequestStatus.PENDING
+    decision: Decision | None = None
+
+    @property
+    def eligible(self) -> list[str]:
+        """Who may decide it now."""
+        return [*self.approvers, *self.escalate_to] if self.escalated else list(self.approvers)
+
+
+class RefusedDecision(BaseModel):
+    """A decision the workflow refused, kept so that nobody can claim it was lost."""
+
+    at: datetime
+    channel: Channel
+    kind: str
+    reason: str
+    approver: str | None = None
+    request_id: str | None = None
+    payload: str = Field(description="the payload as received, cut to 300 characters")
+
+
+class KillInput(BaseModel):
+    """The payload of the ``kill`` signal and update."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    by: Name
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    rollback: bool = False

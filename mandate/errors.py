@@ -1,0 +1,50 @@
+"""Errors a user can cause and fix. Each carries a one-line message saying how."""
+
+from __future__ import annotations
+
+__all__ = [
+    "MandateError",
+    "CharterError",
+    "ToolRegistryError",
+    "AgentNotFoundError",
+    "ConnectionFailedError",
+    "DecisionRefusedError",
+    "NoWorkerAnsweredError",
+]
+
+
+class MandateError(Exception):
+    """Base of every error whose message is meant for the person at the terminal."""
+
+
+class CharterError(MandateError):
+    """Raised when a charter file cannot be read or fails validation.
+
+    The message names the file, the field and the reason.
+    """
+
+    def __init__(self, path: str, field: str, reason: str) -> None:
+        self.path = path
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{path}: {field}: {reason}")
+
+
+class ToolRegistryError(MandateError):
+    """Raised when a tool is declared twice or declared inconsistently."""
+
+
+class AgentNotFoundError(MandateError):
+    """Raised when a command names an agent that has no charter or no workflow."""
+
+
+class ConnectionFailedError(MandateError):
+    """Raised when the Temporal server cannot be reached."""
+
+
+class DecisionRefusedError(MandateError):
+    """Raised when the workflow refuses an approval decision (unknown request, wrong approver, ...)."""
+
+
+class NoWorkerAnsweredError(MandateError):
+    """Raised when an update is not picked up by any worker within the timeout."""

@@ -1,0 +1,163 @@
+"""What goes in and out of a governed agent run: workflow input, status, result, activity IO."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from mandate.authority import Authority, Policy
+from mandate.charter import Charter, Owners
+from mandate.decisions import ApprovalRequest, Decision, RefusedDecision
+
+__all__ = [
+    "AgentRunInput",
+    "AgentMandate",
+    "LoadMandateInput",
+    "ToolInfo",
+    "ToolCallInput",
+    "ToolCallResult",
+    "RunState",
+    "StepStatus",
+    "Step",
+    "Compensation",
+    "AgentStatus",
+    "AgentResult",
+]
+
+
+class AgentRunInput(BaseModel):
+    """The one input of every agent workflow."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: dict[str, Any] = Field(default_factory=dict)
+    requested_by: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class ToolInfo(BaseModel):
+    """What the workflow needs to know about a tool (the registry entry without the code)."""
+
+    name: str
+    authority: Authority
+    cost: float = 0.0
+    compensation: str | None = None
+    compensates: str | None = None
+    irreversible: str | None = None
+    description: str = ""
+
+
+class LoadMandateInput(BaseModel):
+    agent: str
+
+
+class AgentMandate(BaseModel):
+    """The charter and tool catalogue a run is governed by, as the worker had them at its start."""
+
+    charter: Charter
+    tools: dict[str, ToolInfo]
+
+
+class ToolCallInput(BaseModel):
+    """The one input of every tool activity."""
+
+    agent: str
+    args: dict[str, Any]
+    idempotency_key: str | None = None
+
+
+class ToolCallResult(BaseModel):
+    output: dict[str, Any]
+    cost: float = 0.0
+
+
+class RunState(StrEnum):
+    STARTING = "starting"
+    RUNNING = "running"
+    WAITING_APPROVAL = "waiting_approval"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    KILLED = "killed"
+    ROLLED_BACK = "rolled_back"
+
+
+class StepStatus(StrEnum):
+    RUNNING = "running"
+    AWAITING_APPROVAL = "awaiting_approval"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    BLOCKED = "blocked"
+    REJECTED = "rejected"
+    DROPPED = "dropped"
+
+
+class Step(BaseModel):
+    """One tool call the planner proposed, and what became of it."""
+
+    index: int
+    tool: str
+    authority: Authority | None
+    policy: Policy
+    args: dict[str, Any]
+    args_hash: str
+    status: StepStatus
+    why: str = ""
+    request_id: str | None = None
+    idempotency_key: str | None = None
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    started_at: datetime
+    finished_at: datetime | None = None
+
+
+class Compensation(BaseModel):
+    """How to undo one completed write (run on rollback, newest first)."""
+
+    step: int
+    tool: str
+    compensation: str | None
+    irreversible: str | None = None
+    args: dict[str, Any]
+    idempotency_key: str
+    status: str = "pending"  # pending | done | failed | not_undoable
+
+
+class AgentStatus(BaseModel):
+    """What the ``status`` query returns."""
+
+    workflow_id: str
+    agent: str
+    state: RunState
+    requested_by: str
+    input: dict[str, Any]
+    owners: Owners | None
+    steps: list[Step]
+    pending: list[ApprovalRequest]
+    requests: list[ApprovalRequest]
+    decisions: list[Decision]
+    refused: list[RefusedDecision]
+    refused_total: int
+    violations: int
+    escalations: int
+    rejections: int
+    cost: float
+    compensations: list[Compensation]
+    outcome: str | None = None
+    summary: str | None = None
+
+
+class AgentResult(BaseModel):
+    """What an agent run returns when it ends."""
+
+    agent: str
+    state: RunState
+    outcome: str
+    summary: str
+    steps: int
+    cost: float
+    violations: int
+    rejections: int
+    escalations: int
+    refused_decisions: int

@@ -1,0 +1,223 @@
+"""One integration pattern: a tool is declared once and becomes a Temporal activity.
+
+``@tool`` records the tool's authority, cost, compensation and irreversibility in a
+registry, and wraps the function in an activity named after the tool, which binds
+structlog context (workflow id, run id, agent, tool, authority) and hands the
+idempotency key of the call to the function.
+"""
+
+from __future__ import annotations
+
+import inspect
+from contextvars import ContextVar
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import structlog
+from pydantic import BaseModel, ValidationError
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from mandate.authority import Authority
+from mandate.errors import ToolRegistryError
+from mandate.run import ToolCallInput, ToolCallResult, ToolInfo
+
+__all__ = ["ToolContext", "ToolSpec", "ToolRegistry", "registry", "tool", "current_tool_context"]
+
+ArgsT = TypeVar("ArgsT", bound=BaseModel)
+ResultT = TypeVar("ResultT", bound=BaseModel)
+
+_log = structlog.get_logger("mandate.tools")
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    """What a running tool knows about the call it serves."""
+
+    agent: str
+    workflow_id: str
+    run_id: str
+    idempotency_key: str | None
+    attempt: int
+
+
+_current: ContextVar[ToolContext | None] = ContextVar("mandate_tool_context", default=None)
+
+
+def current_tool_context() -> ToolContext:
+    """The context of the tool call running in this activity (only valid inside a tool)."""
+    ctx = _current.get()
+    if ctx is None:
+        raise RuntimeError("current_tool_context() called outside a Mandate tool")
+    return ctx
+
+
+@dataclass
+class ToolSpec:
+    """A tool as the registry knows it."""
+
+    name: str
+    authority: Authority
+    fn: Callable[..., Awaitable[BaseModel]]
+    args_model: type[BaseModel]
+    result_model: type[BaseModel]
+    description: str = ""
+    cost: float = 0.0
+    compensation: str | None = None
+    irreversible: str | None = None
+    compensates: str | None = None
+    activity: Callable[..., Any] = field(init=False, repr=False)
+
+    def info(self) -> ToolInfo:
+        return ToolInfo(
+            name=self.name,
+            authority=self.authority,
+            cost=self.cost,
+            compensation=self.compensation,
+            irreversible=self.irreversible,
+            compensates=self.compensates,
+            description=self.description,
+        )
+
+
+class ToolRegistry:
+    """Every tool Mandate knows, by name. Agents differ only in planner and charter."""
+
+    def __init__(self) -> None:
+        self._tools: dict[str, ToolSpec] = {}
+
+    def add(self, spec: ToolSpec) -> None:
+        if spec.name in self._tools:
+            raise ToolRegistryError(f"tool {spec.name!r} is declared twice")
+        spec.activity = _make_activity(spec)
+        self._tools[spec.name] = spec
+
+    def get(self, name: str) -> ToolSpec | None:
+        return self._tools.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
+    def names(self) -> list[str]:
+        return sorted(self._tools)
+
+    def specs(self) -> list[ToolSpec]:
+        return [self._tools[n] for n in self.names()]
+
+    def activities(self) -> list[Callable[..., Any]]:
+        return [spec.activity for spec in self.specs()]
+
+    def validate(self) -> None:
+        """Check cross-references: compensations exist and are write tools."""
+        for spec in self._tools.values():
+            if spec.compensation is not None:
+                comp = self._tools.get(spec.compensation)
+                if comp is None:
+                    raise ToolRegistryError(
+                        f"tool {spec.name!r} names compensation {spec.compensation!r}, which is not a tool"
+                    )
+                if comp.compensates != spec.name:
+                    raise ToolRegistryError(
+                        f"compensation {comp.name!r} must be declared with compensates={spec.name!r}"
+                    )
+
+
+registry = ToolRegistry()
+
+
+def tool(
+    *,
+    authority: Authority | str,
+    name: str | None = None,
+    cost: float = 0.0,
+    compensation: str | None = None,
+    compensates: str | None = None,
+    irreversible: str | None = None,
+    into: ToolRegistry | None = None,
+) -> Callable[[Callable[[ArgsT], Awaitable[ResultT]]], Callable[[ArgsT], Awaitable[ResultT]]]:
+    """Declare an agent tool.
+
+    The function takes one pydantic model and returns one. ``compensation`` names the
+    tool that undoes this one (it receives ``{"original": args, "result": result}``);
+    ``irreversible`` states why a write cannot be undone.
+    """
+    auth = Authority(authority)
+    if auth is Authority.READ and (compensation or irreversible):
+        raise ToolRegistryError("a read tool needs no compensation and cannot be irreversible")
+
+    def decorate(fn: Callable[[ArgsT], Awaitable[ResultT]]) -> Callable[[ArgsT], Awaitable[ResultT]]:
+        if not inspect.iscoroutinefunction(fn):
+            raise ToolRegistryError(f"tool {fn.__name__!r} must be an async function")
+        hints = inspect.get_annotations(fn, eval_str=True)
+        params = [p for p in inspect.signature(fn).parameters if p != "return"]
+        if len(params) != 1:
+            raise ToolRegistryError(f"tool {fn.__name__!r} must take exactly one pydantic model argument")
+        args_model = hints.get(params[0])
+        result_model = hints.get("return")
+        for what, model in (("argument", args_model), ("result", result_model)):
+            if not (isinstance(model, type) and issubclass(model, BaseModel)):
+                raise ToolRegistryError(f"tool {fn.__name__!r}: its {what} must be annotated as a pydantic model")
+        spec = ToolSpec(
+            name=name or fn.__name__,
+            authority=auth,
+            fn=fn,
+            args_model=args_model,  # type: ignore[arg-type]
+            result_model=result_model,  # type: ignore[arg-type]
+            description=inspect.cleandoc(fn.__doc__ or "").split("\n", 1)[0],
+            cost=cost,
+            compensation=compensation,
+            compensates=compensates,
+            irreversible=irreversible,
+        )
+        (into or registry).add(spec)
+        return fn
+
+    return decorate
+
+
+def _make_activity(spec: ToolSpec) -> Callable[[ToolCallInput], Awaitable[ToolCallResult]]:
+    @activity.defn(name=spec.name)
+    async def run_tool(call: ToolCallInput) -> ToolCallResult:
+        info = activity.info()
+        try:
+            args = spec.args_model.model_validate(call.args)
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "args"
+            raise ApplicationError(
+                f"invalid arguments for tool {spec.name}: {where}: {first['msg']}",
+                type="InvalidToolArguments",
+                non_retryable=True,
+            ) from None
+        ctx = ToolContext(
+            agent=call.agent,
+            workflow_id=info.workflow_id or "",
+            run_id=info.workflow_run_id or "",
+            idempotency_key=call.idempotency_key,
+            attempt=info.attempt,
+        )
+        token = _current.set(ctx)
+        started = time.monotonic()
+        with structlog.contextvars.bound_contextvars(
+            workflow_id=ctx.workflow_id,
+            run_id=ctx.run_id,
+            agent=call.agent,
+            tool=spec.name,
+            authority=spec.authority.value,
+            attempt=info.attempt,
+        ):
+            _log.info("tool_started", idempotency_key=call.idempotency_key)
+            try:
+                result = await spec.fn(args)
+            except Exception as err:
+                _log.warning("tool_failed", error=str(err), error_type=type(err).__name__)
+                raise
+            finally:
+                _current.reset(token)
+            _log.info("tool_finished", duration_ms=round((time.monotonic() - started) * 1000, 1))
+        return ToolCallResult(output=result.model_dump(mode="json"), cost=spec.cost)
+
+    run_tool.__name__ = run_tool.__qualname__ = f"tool_{spec.name}"
+    return run_tool

@@ -1,0 +1,104 @@
+"""Assembling a worker from charters: which agents it serves, with which tools."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import structlog
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
+
+import activities  # noqa: F401  (registers the shop's tools)
+from mandate.charter import Charter
+from mandate.errors import AgentNotFoundError
+from mandate.run import AgentMandate, LoadMandateInput
+from mandate.tools import ToolRegistry, registry
+from workflows import AGENT_WORKFLOWS, GovernedAgent
+from workflows.governed import LOAD_MANDATE_ACTIVITY
+
+__all__ = ["MandateActivities", "ServedAgents", "plan_agents", "build_worker"]
+
+_log = structlog.get_logger("mandate.worker")
+
+
+class MandateActivities:
+    """Activities Mandate itself needs, bound to the worker's charters and tools."""
+
+    def __init__(self, charters: Mapping[str, Charter], tools: ToolRegistry) -> None:
+        self._charters = dict(charters)
+        self._tools = tools
+
+    @activity.defn(name=LOAD_MANDATE_ACTIVITY)
+    async def load_mandate(self, request: LoadMandateInput) -> AgentMandate:
+        charter = self._charters.get(request.agent)
+        if charter is None:
+            raise ApplicationError(
+                f"this worker serves no agent named {request.agent!r}", type="AgentNotServed", non_retryable=True
+            )
+        infos = {}
+        for name in charter.tools:
+            spec = self._tools.get(name)
+            if spec is not None:
+                infos[name] = spec.info()
+                if spec.compensation and (comp := self._tools.get(spec.compensation)):
+                    infos[comp.name] = comp.info()
+        return AgentMandate(charter=charter, tools=infos)
+
+
+@dataclass(frozen=True)
+class ServedAgents:
+    workflows: list[type[GovernedAgent]]
+    charters: dict[str, Charter]
+
+
+def plan_agents(
+    charters: Mapping[str, Charter],
+    workflows: Mapping[str, type[GovernedAgent]] | None = None,
+) -> ServedAgents:
+    """Match charters to agent workflows; a charter naming an unknown workflow is an error."""
+    workflows = AGENT_WORKFLOWS if workflows is None else workflows
+    served: list[type[GovernedAgent]] = []
+    kept: dict[str, Charter] = {}
+    for name, charter in charters.items():
+        cls = workflows.get(charter.workflow)
+        if cls is None:
+            raise AgentNotFoundError(
+                f"charter {name!r} names workflow {charter.workflow!r}, which no agent defines "
+                f"(known: {', '.join(sorted(workflows)) or 'none'})"
+            )
+        if cls.agent != name:
+            raise AgentNotFoundError(
+                f"charter {name!r} names workflow {charter.workflow!r}, which belongs to agent {cls.agent!r}"
+            )
+        served.append(cls)
+        kept[name] = charter
+    return ServedAgents(workflows=served, charters=kept)
+
+
+def build_worker(
+    client: Client,
+    *,
+    task_queue: str,
+    charters: Mapping[str, Charter],
+    tools: ToolRegistry = registry,
+    workflows: Mapping[str, type[GovernedAgent]] | None = None,
+    extra_activities: Sequence[object] = (),
+    max_concurrent_activities: int = 100,
+) -> Worker:
+    """A worker serving every agent that has both a charter and a workflow."""
+    tools.validate()
+    plan = plan_agents(charters, workflows)
+    if not plan.workflows:
+        raise AgentNotFoundError("no agent to serve: the charters directory has no charter")
+    mandate_activities = MandateActivities(plan.charters, tools)
+    _log.info("worker_built", task_queue=task_queue, agents=sorted(plan.charters), tools=tools.names())
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=plan.workflows,
+        activities=[*tools.activities(), mandate_activities.load_mandate, *extra_activities],
+        max_concurrent_activities=max_concurrent_activities,
+    )

@@ -1,0 +1,31 @@
+"""Registering Mandate's search attributes in a namespace (idempotent)."""
+
+from __future__ import annotations
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.common import SearchAttributeIndexedValueType
+
+from mandate import search_attributes as sa
+
+__all__ = ["register_search_attributes"]
+
+
+async def register_search_attributes(client: Client, namespace: str | None = None) -> list[str]:
+    """Add the attributes the namespace lacks; returns the names added (empty when all were there)."""
+    namespace = namespace or client.namespace
+    existing = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
+    )
+    known = dict(existing.custom_attributes)
+    missing = {
+        key.name: IndexedValueType.ValueType(SearchAttributeIndexedValueType(key.indexed_value_type).value)
+        for key in sa.ALL
+        if key.name not in known
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )
+    return sorted(missing)

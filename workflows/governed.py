@@ -1,0 +1,440 @@
+"""The governed agent: every agent workflow is one of these with its own planner.
+
+Loop: the planner proposes a tool call, the charter decides (allow / approve / block),
+reads run, writes wait for a person, blocked calls are recorded as policy violations
+and never reach an activity. Decisions come in by the ``approve`` / ``reject`` signals
+(Temporal UI, ``temporal workflow signal``) or the ``decide`` update (the CLI), and are
+checked by ``approvals`` against the charter loaded when the run started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from approvals import Refused, args_hash, check_decision, escalate, open_request, parse_payload
+    from mandate import search_attributes as sa
+    from mandate.authority import Authority, Policy
+    from mandate.decisions import (
+        ApprovalRequest,
+        Channel,
+        DecideInput,
+        Decision,
+        DecisionInput,
+        DecisionKind,
+        RefusedDecision,
+        RequestStatus,
+    )
+    from mandate.run import (
+        AgentMandate,
+        AgentResult,
+        AgentRunInput,
+        AgentStatus,
+        Compensation,
+        LoadMandateInput,
+        RunState,
+        Step,
+        StepStatus,
+        ToolCallInput,
+        ToolCallResult,
+    )
+    from workflows.planner import Finish, PlanContext, Planner, ToolProposal
+
+__all__ = ["GovernedAgent", "LOAD_MANDATE_ACTIVITY"]
+
+LOAD_MANDATE_ACTIVITY = "mandate.load_mandate"
+TOOL_TIMEOUT = timedelta(minutes=5)
+TOOL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
+    non_retryable_error_types=["InvalidToolArguments", "ToolRefused"],
+)
+MAX_STEPS = 50
+KEEP_REFUSED = 50
+
+
+class GovernedAgent:
+    """Base of every agent workflow. Subclasses set ``agent`` and ``planner`` and define ``run``."""
+
+    agent: ClassVar[str]
+    planner: ClassVar[Planner]
+
+    @workflow.init
+    def __init__(self, run_input: AgentRunInput) -> None:
+        self._input = run_input
+        self._mandate: AgentMandate | None = None
+        self._state = RunState.STARTING
+        self._steps: list[Step] = []
+        self._requests: dict[str, ApprovalRequest] = {}
+        self._decisions: list[Decision] = []
+        self._refused: list[RefusedDecision] = []
+        self._refused_total = 0
+        self._violations = 0
+        self._escalations = 0
+        self._rejections = 0
+        self._tool_errors = 0
+        self._cost = 0.0
+        self._compensations: list[Compensation] = []
+        self._outcome: str | None = None
+        self._summary: str | None = None
+        self._flags: set[str] = set()
+        self._published: dict[str, Any] = {}
+
+    # ----------------------------------------------------------------- run
+
+    async def govern(self, run_input: AgentRunInput) -> AgentResult:
+        """The whole governed loop; a subclass's ``@workflow.run`` returns ``await self.govern(input)``."""
+        self._mandate = await workflow.execute_local_activity(
+            LOAD_MANDATE_ACTIVITY,
+            LoadMandateInput(agent=self.agent),
+            result_type=AgentMandate,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(maximum_attempts=3, non_retryable_error_types=["AgentNotServed"]),
+        )
+        self._set_state(RunState.RUNNING)
+        self._log("run_started", requested_by=run_input.requested_by)
+        finish: Finish | None = None
+        while finish is None:
+            if len(self._steps) >= MAX_STEPS:
+                finish = Finish(outcome="step_limit", summary=f"stopped after {MAX_STEPS} steps", failed=True)
+                break
+            proposal = await self.planner.propose(
+                PlanContext(agent=self.agent, input=run_input.input, steps=list(self._steps))
+            )
+            if isinstance(proposal, Finish):
+                finish = proposal
+            else:
+                await self._take(proposal)
+        self._outcome, self._summary = finish.outcome, finish.summary
+        self._set_state(RunState.FAILED if finish.failed else RunState.COMPLETED)
+        self._log("run_finished", outcome=finish.outcome)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if finish.failed:
+            raise ApplicationError(
+                f"{self.agent} ended as {finish.outcome}: {finish.summary}", type="AgentRunFailed"
+            )
+        return self._result()
+
+    async def _take(self, proposal: ToolProposal) -> None:
+        assert self._mandate is not None
+        info = self._mandate.tools.get(proposal.tool)
+        rule = self._mandate.charter.policy_for(proposal.tool)
+        step = Step(
+            index=len(self._steps) + 1,
+            tool=proposal.tool,
+            authority=info.authority if info else None,
+            policy=rule.policy if info else Policy.BLOCK,
+            args=proposal.args,
+            args_hash=args_hash(proposal.args),
+            status=StepStatus.RUNNING,
+            why=proposal.why,
+            started_at=workflow.now(),
+        )
+        self._steps.append(step)
+        if info is None or rule.policy is Policy.BLOCK:
+            why = "no such tool is registered" if info is None else "blocked by the charter"
+            if info is not None and proposal.tool not in self._mandate.charter.tools:
+                why = "not named in the charter (default deny)"
+            self._end_step(step, StepStatus.BLOCKED, error=f"policy violation: {proposal.tool} {why}")
+            self._violations += 1
+            self._flag("violation")
+            self._log("policy_violation", tool=proposal.tool, reason=why)
+            return
+        if rule.policy is Policy.APPROVE:
+            request = await self._ask_for_approval(step)
+            if request.status is not RequestStatus.APPROVED:
+                self._end_step(step, StepStatus.REJECTED, error=self._why_not(request))
+                return
+            step.status = StepStatus.RUNNING
+            key = f"{workflow.info().workflow_id}:{request.id}"
+        else:
+            key = f"{workflow.info().workflow_id}:step-{step.index}"
+        step.idempotency_key = key if info.authority is Authority.WRITE else None
+        await self._run_tool(step)
+
+    async def _run_tool(self, step: Step) -> None:
+        assert self._mandate is not None
+        info = self._mandate.tools[step.tool]
+        self._log("tool_scheduled", tool=step.tool, authority=info.authority.value)
+        try:
+            result = await workflow.execute_activity(
+                step.tool,
+                ToolCallInput(agent=self.agent, args=step.args, idempotency_key=step.idempotency_key),
+                result_type=ToolCallResult,
+                start_to_close_timeout=TOOL_TIMEOUT,
+                retry_policy=TOOL_RETRY,
+            )
+        except ActivityError as err:
+            self._tool_errors += 1
+            self._flag("tool_error")
+            cause = err.cause.message if isinstance(err.cause, ApplicationError) else str(err.cause or err)
+            self._end_step(step, StepStatus.FAILED, error=cause)
+            self._log("tool_failed", tool=step.tool, error=cause)
+            return
+        self._cost += result.cost
+        step.result = result.output
+        self._end_step(step, StepStatus.COMPLETED)
+        if info.authority is Authority.WRITE:
+            self._remember_compensation(step)
+
+    def _remember_compensation(self, step: Step) -> None:
+        assert self._mandate is not None and step.idempotency_key is not None
+        info = self._mandate.tools[step.tool]
+        self._compensations.append(
+            Compensation(
+                step=step.index,
+                tool=step.tool,
+                compensation=info.compensation,
+                irreversible=info.irreversible,
+                args={"original": step.args, "result": step.result},
+                idempotency_key=f"{step.idempotency_key}:undo",
+                status="pending" if info.compensation else "not_undoable",
+            )
+        )
+
+    # ----------------------------------------------------------- approvals
+
+    async def _ask_for_approval(self, step: Step) -> ApprovalRequest:
+        assert self._mandate is not None
+        rule = self._mandate.charter.policy_for(step.tool)
+        assert step.authority is not None
+        request = open_request(
+            request_id=f"r{len(self._requests) + 1}",
+            step=step.index,
+            tool=step.tool,
+            authority=step.authority,
+            args=step.args,
+            approvers=list(rule.approvers),
+            escalate_to=list(rule.escalate_to),
+            requested_by=self._input.requested_by,
+            now=workflow.now(),
+            timeout=rule.approval_timeout,
+        )
+        self._requests[request.id] = request
+        step.status = StepStatus.AWAITING_APPROVAL
+        step.request_id = request.id
+        self._set_state(RunState.WAITING_APPROVAL)
+        self._log("approval_requested", tool=step.tool, request_id=request.id, args_hash=request.args_hash)
+        if not await self._wait_for_decision(request, rule.approval_timeout):
+            if request.escalate_to:
+                escalate(request, workflow.now(), rule.approval_timeout)
+                self._escalations += 1
+                self._flag("escalated")
+                self._publish()
+                self._log("approval_escalated", request_id=request.id, escalate_to=request.escalate_to)
+                decided = await self._wait_for_decision(request, rule.approval_timeout)
+            else:
+                decided = False
+            if not decided:
+                self._apply(
+                    request,
+                    Decision(
+                        request_id=request.id,
+                        kind=DecisionKind.REJECT,
+                        approver="mandate",
+                        reason=f"nobody decided within {rule.approval_timeout}",
+                        channel=Channel.TIMEOUT,
+                        at=workflow.now(),
+                    ),
+                )
+        self._set_state(RunState.RUNNING)
+        return request
+
+    async def _wait_for_decision(self, request: ApprovalRequest, timeout: timedelta) -> bool:
+        try:
+            await workflow.wait_condition(lambda: request.status is not RequestStatus.PENDING, timeout=timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    def _apply(self, request: ApprovalRequest, decision: Decision) -> None:
+        request.decision = decision
+        request.status = RequestStatus.APPROVED if decision.kind is DecisionKind.APPROVE else RequestStatus.REJECTED
+        self._decisions.append(decision)
+        if decision.kind is DecisionKind.REJECT:
+            self._rejections += 1
+            self._flag("rework")
+        self._publish()
+        self._log(
+            "approval_decided",
+            request_id=request.id,
+            decision=decision.kind.value,
+            approver=decision.approver,
+            channel=decision.channel.value,
+        )
+
+    def _why_not(self, request: ApprovalRequest) -> str:
+        d = request.decision
+        if d is None:
+            return f"request {request.id} was {request.status.value}"
+        verb = "approved" if d.kind is DecisionKind.APPROVE else "rejected"
+        return f"{verb} by {d.approver} via {d.channel.value}: {d.reason}"
+
+    def _refuse(self, channel: Channel, kind: str, reason: str, raw: Any) -> None:
+        approver = raw.get("approver") if isinstance(raw, dict) else None
+        request_id = raw.get("request_id") if isinstance(raw, dict) else None
+        self._refused_total += 1
+        self._refused.append(
+            RefusedDecision(
+                at=workflow.now(),
+                channel=channel,
+                kind=kind,
+                reason=reason,
+                approver=str(approver)[:200] if approver is not None else None,
+                request_id=str(request_id)[:100] if request_id is not None else None,
+                payload=repr(raw)[:300],
+            )
+        )
+        del self._refused[:-KEEP_REFUSED]
+        self._log("decision_refused", channel=channel.value, reason=reason)
+
+    def _on_signal(self, kind: DecisionKind, raw: Any) -> None:
+        try:
+            payload = parse_payload(raw, kind=kind)
+            request = check_decision(self._requests, payload, kind=kind)
+        except Refused as refusal:
+            self._refuse(Channel.SIGNAL, kind.value, str(refusal), raw)
+            return
+        self._apply(
+            request,
+            Decision(
+                request_id=request.id,
+                kind=kind,
+                approver=payload.approver,
+                reason=payload.reason,
+                channel=Channel.SIGNAL,
+                at=workflow.now(),
+            ),
+        )
+
+    @workflow.signal(name="approve")
+    def approve(self, payload: Any = None) -> None:
+        """Approve a pending request: ``{"request_id": "r1", "approver": "...", "reason": "..."}``."""
+        self._on_signal(DecisionKind.APPROVE, payload)
+
+    @workflow.signal(name="reject")
+    def reject(self, payload: Any = None) -> None:
+        """Reject a pending request: ``{"request_id": "r1", "approver": "...", "reason": "..."}``."""
+        self._on_signal(DecisionKind.REJECT, payload)
+
+    @workflow.update(name="decide")
+    def decide(self, decision: DecideInput) -> Decision:
+        """Approve or reject a pending request; refused at once (nothing written) if not allowed."""
+        request = check_decision(self._requests, decision, kind=decision.decision)
+        update = workflow.current_update_info()
+        accepted = Decision(
+            request_id=request.id,
+            kind=decision.decision,
+            approver=decision.approver,
+            reason=decision.reason,
+            channel=Channel.UPDATE,
+            at=workflow.now(),
+            update_id=update.id if update else None,
+        )
+        self._apply(request, accepted)
+        return accepted
+
+    @decide.validator
+    def _validate_decide(self, decision: DecideInput) -> None:
+        try:
+            check_decision(self._requests, decision, kind=decision.decision)
+        except Refused as refusal:
+            raise ApplicationError(str(refusal), type="DecisionRefused", non_retryable=True) from None
+
+    # --------------------------------------------------------------- queries
+
+    @workflow.query(name="status")
+    def status(self) -> AgentStatus:
+        charter = self._mandate.charter if self._mandate else None
+        return AgentStatus(
+            workflow_id=workflow.info().workflow_id,
+            agent=self.agent,
+            state=self._state,
+            requested_by=self._input.requested_by,
+            input=self._input.input,
+            owners=charter.owners if charter else None,
+            steps=self._steps,
+            pending=self._pending(),
+            requests=list(self._requests.values()),
+            decisions=self._decisions,
+            refused=self._refused,
+            refused_total=self._refused_total,
+            violations=self._violations,
+            escalations=self._escalations,
+            rejections=self._rejections,
+            cost=self._cost,
+            compensations=self._compensations,
+            outcome=self._outcome,
+            summary=self._summary,
+        )
+
+    @workflow.query(name="pending_approvals")
+    def pending_approvals(self) -> list[ApprovalRequest]:
+        return self._pending()
+
+    # --------------------------------------------------------------- helpers
+
+    def _pending(self) -> list[ApprovalRequest]:
+        return [r for r in self._requests.values() if r.status is RequestStatus.PENDING]
+
+    def _end_step(self, step: Step, status: StepStatus, *, error: str | None = None) -> None:
+        step.status = status
+        step.error = error
+        step.finished_at = workflow.now()
+
+    def _flag(self, flag: str) -> None:
+        if flag not in self._flags:
+            self._flags.add(flag)
+            self._publish()
+
+    def _set_state(self, state: RunState) -> None:
+        self._state = state
+        self._publish()
+
+    def _publish(self) -> None:
+        """Keep the search attributes current, writing only what changed."""
+        pending = self._pending()
+        approvers = sorted({a for r in pending for a in r.eligible})
+        values: dict[str, Any] = {
+            sa.AGENT.name: self.agent,
+            sa.STATE.name: self._state.value,
+            sa.PENDING_APPROVALS.name: len(pending),
+            sa.APPROVERS.name: approvers,
+            sa.REQUESTED_BY.name: self._input.requested_by,
+            sa.COST.name: round(self._cost, 6),
+            sa.FLAGS.name: sorted(self._flags),
+        }
+        if self._mandate is not None:
+            values[sa.OWNER.name] = self._mandate.charter.owners.workflow
+        keys = {k.name: k for k in sa.ALL}
+        updates: list[SearchAttributeUpdate[Any]] = [
+            keys[name].value_set(value) for name, value in values.items() if self._published.get(name) != value
+        ]
+        if updates:
+            workflow.upsert_search_attributes(updates)
+            self._published.update(values)
+
+    def _result(self) -> AgentResult:
+        return AgentResult(
+            agent=self.agent,
+            state=self._state,
+            outcome=self._outcome or "",
+            summary=self._summary or "",
+            steps=len(self._steps),
+            cost=self._cost,
+            violations=self._violations,
+            rejections=self._rejections,
+            escalations=self._escalations,
+            refused_decisions=self._refused_total,
+        )
+
+    def _log(self, event: str, **context: Any) -> None:
+        context.setdefault("agent", self.agent)
+        workflow.logger.info(event, extra={"mandate": context})
