@@ -1,0 +1,195 @@
+"""The Python API behind the CLI: start a run, read its status, list and decide approvals."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from mandate import search_attributes as sa
+from mandate.charter import Charter
+from mandate.decisions import ApprovalRequest, DecideInput, Decision, DecisionKind
+from mandate.errors import AgentNotFoundError, DecisionRefusedError, MandateError, NoWorkerAnsweredError
+from mandate.run import AgentRunInput, AgentStatus
+
+__all__ = [
+    "start_agent",
+    "get_status",
+    "list_pending",
+    "PendingApproval",
+    "decide",
+    "workflow_exists",
+]
+
+
+async def start_agent(
+    client: Client,
+    charters: Mapping[str, Charter],
+    agent: str,
+    *,
+    input: dict[str, Any],
+    requested_by: str,
+    task_queue: str,
+    workflow_id: str | None = None,
+) -> str:
+    """Start one run of ``agent``; returns its workflow id."""
+    charter = charters.get(agent)
+    if charter is None:
+        known = ", ".join(sorted(charters)) or "none"
+        raise AgentNotFoundError(f"no charter for agent {agent!r} (charters found: {known})")
+    workflow_id = workflow_id or f"{agent}-{uuid.uuid4().hex[:12]}"
+    try:
+        handle = await client.start_workflow(
+            charter.workflow,
+            AgentRunInput(input=input, requested_by=requested_by),
+            id=workflow_id,
+            task_queue=task_queue,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(sa.AGENT, agent),
+                    SearchAttributePair(sa.OWNER, charter.owners.workflow),
+                    SearchAttributePair(sa.STATE, "starting"),
+                    SearchAttributePair(sa.PENDING_APPROVALS, 0),
+                    SearchAttributePair(sa.REQUESTED_BY, requested_by),
+                ]
+            ),
+        )
+    except RPCError as err:
+        if err.status is RPCStatusCode.ALREADY_EXISTS:
+            raise MandateError(f"a run with id {workflow_id!r} already exists; choose another --id") from None
+        raise
+    return handle.id
+
+
+async def get_status(client: Client, workflow_id: str) -> AgentStatus:
+    handle = client.get_workflow_handle(workflow_id)
+    await _describe(handle)
+    try:
+        return await handle.query("status", result_type=AgentStatus)
+    except WorkflowQueryFailedError as err:
+        raise MandateError(f"{workflow_id} did not answer its status query: {err}") from None
+
+
+@dataclass(frozen=True)
+class PendingApproval:
+    workflow_id: str
+    agent: str
+    request: ApprovalRequest
+
+
+async def list_pending(client: Client, *, agent: str | None = None, concurrency: int = 50) -> list[PendingApproval]:
+    """Every pending approval request across running workflows (found through visibility, read by query)."""
+    query = f"{sa.PENDING_APPROVALS.name} > 0 AND ExecutionStatus = 'Running'"
+    if agent:
+        query += f" AND {sa.AGENT.name} = '{_quote(agent)}'"
+    found: list[tuple[str, str]] = []
+    async for wf in client.list_workflows(query):
+        found.append((wf.id, wf.typed_search_attributes.get(sa.AGENT) or ""))
+    gate = asyncio.Semaphore(concurrency)
+
+    async def pending_of(workflow_id: str, agent_name: str) -> list[PendingApproval]:
+        async with gate:
+            try:
+                requests = await client.get_workflow_handle(workflow_id).query(
+                    "pending_approvals", result_type=list[ApprovalRequest]
+                )
+            except (WorkflowQueryFailedError, RPCError):
+                return []  # closed or not answering since the visibility read
+        return [PendingApproval(workflow_id, agent_name, r) for r in requests]
+
+    batches = await asyncio.gather(*(pending_of(w, a) for w, a in found))
+    items = [p for batch in batches for p in batch]
+    return sorted(items, key=lambda p: (p.request.requested_at, p.workflow_id))
+
+
+async def decide(
+    client: Client,
+    workflow_id: str,
+    *,
+    decision: DecisionKind,
+    approver: str,
+    reason: str = "",
+    request_id: str | None = None,
+    task_queue: str | None = None,
+    timeout: timedelta = timedelta(seconds=20),
+) -> Decision:
+    """Decide through the ``decide`` update: a refusal comes back at once, with nothing written."""
+    handle = client.get_workflow_handle(workflow_id)
+    description = await _describe(handle)
+    if description.status is not WorkflowExecutionStatus.RUNNING:
+        status = description.status.name.lower() if description.status else "unknown"
+        raise DecisionRefusedError(f"{workflow_id} is {status}; there is nothing left to decide")
+    await _require_worker(client, task_queue or description.task_queue)
+    try:
+        return await asyncio.wait_for(
+            handle.execute_update(
+                "decide",
+                DecideInput(request_id=request_id, approver=approver, reason=reason, decision=decision),
+                result_type=Decision,
+            ),
+            timeout=timeout.total_seconds(),
+        )
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+        raise DecisionRefusedError(message) from None
+    except (asyncio.TimeoutError, TimeoutError):
+        raise NoWorkerAnsweredError(
+            f"no worker answered {workflow_id} within {timeout.total_seconds():.0f}s; check that `mandate worker` "
+            "is running, then send the same command again"
+        ) from None
+
+
+async def workflow_exists(client: Client, workflow_id: str) -> bool:
+    try:
+        await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
+async def _describe(handle: WorkflowHandle[Any, Any]) -> Any:
+    try:
+        return await handle.describe()
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:
+            raise MandateError(f"no workflow with id {handle.id!r}") from None
+        raise
+
+
+async def _require_worker(client: Client, task_queue: str) -> None:
+    """Refuse before sending anything when no worker polls the run's task queue."""
+    response = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+    )
+    if not response.pollers:
+        raise NoWorkerAnsweredError(
+            f"no worker is polling task queue {task_queue!r}; start `mandate worker` (nothing was decided)"
+        )
+
+
+def _quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")

@@ -1,0 +1,286 @@
+"""`mandate`: run, watch and decide governed agents. Every command exits non-zero with one line on failure."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from mandate import api
+from mandate.charter import Charter, load_charters
+from mandate.cli._render import console, print_json, show_pending, show_status
+from mandate.decisions import DecisionKind
+from mandate.errors import MandateError
+from mandate.logging import configure_logging
+from mandate.settings import load_settings
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="mandate",
+    help="Governed AI-agent workflows on Temporal.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ChartersOpt = Annotated[Path | None, typer.Option("--charters", help="charters directory [default: ./charters]")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+AddressOpt = Annotated[
+    str | None, typer.Option("--address", help="Temporal address [default: $TEMPORAL_ADDRESS or localhost:7233]")
+]
+
+
+def fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
+    """Run a command's coroutine; user-facing failures become one line on stderr and exit 1."""
+    try:
+        return asyncio.run(coro_fn())  # type: ignore[arg-type]
+    except MandateError as err:
+        fail(str(err))
+    except RPCError as err:
+        fail(f"Temporal refused the request: {err.message or err}")
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    raise AssertionError("unreachable")
+
+
+def _charters(directory: Path | None) -> dict[str, Charter]:
+    import activities  # noqa: F401  (registers the tools the charters are checked against)
+    from mandate.tools import registry
+
+    return load_charters(directory or load_settings().charters_dir, registry)
+
+
+async def _client(address: str | None) -> Client:
+    from mandate.client import connect
+
+    return await connect(address)
+
+
+@app.callback()
+def _main(
+    log_format: Annotated[str, typer.Option("--log-format", help="console or json")] = "console",
+    log_level: Annotated[str, typer.Option("--log-level")] = "WARNING",
+) -> None:
+    if log_format not in ("console", "json"):
+        fail("--log-format must be console or json")
+    configure_logging(log_format, log_level)
+
+
+# --------------------------------------------------------------------------- servers and workers
+
+
+@app.command()
+def dev(
+    db: Annotated[Path | None, typer.Option(help="SQLite file [default: $MANDATE_HOME/temporal.db]")] = None,
+    port: Annotated[int, typer.Option(help="frontend gRPC port")] = 7233,
+    ui_port: Annotated[int, typer.Option(help="Web UI port")] = 8233,
+    charters: ChartersOpt = None,
+) -> None:
+    """Embedded dev server + Web UI + worker in the foreground; Ctrl-C stops all three."""
+    settings = load_settings()
+    served = _charters(charters)
+    db_path = db or settings.server_db
+
+    async def main() -> None:
+        from worker import build_worker, start_dev_server
+
+        env = await start_dev_server(db=db_path, port=port, ui_port=ui_port)
+        try:
+            w = build_worker(env.client, task_queue=settings.task_queue, charters=served)
+            console.print(f"Temporal dev server on localhost:{port} (state in {db_path})")
+            console.print(f"Web UI: http://localhost:{ui_port}/namespaces/default/workflows")
+            console.print(f"worker on task queue {settings.task_queue!r} serving: {', '.join(sorted(served))}")
+            console.print("Ctrl-C to stop.")
+            await _run_until_stopped(w)
+        finally:
+            await env.shutdown()
+        console.print("stopped.")
+
+    run(main)
+
+
+@app.command(name="worker")
+def worker_cmd(charters: ChartersOpt = None, address: AddressOpt = None) -> None:
+    """Worker only, against TEMPORAL_ADDRESS; SIGINT/SIGTERM stop it after in-flight tasks."""
+    settings = load_settings()
+    served = _charters(charters)
+
+    async def main() -> None:
+        from worker import build_worker
+
+        client = await _client(address)
+        w = build_worker(client, task_queue=settings.task_queue, charters=served)
+        console.print(f"worker on task queue {settings.task_queue!r} serving: {', '.join(sorted(served))}")
+        await _run_until_stopped(w)
+
+    run(main)
+
+
+async def _run_until_stopped(w: Any) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with w:
+        await stop.wait()
+        console.print("stopping…")
+
+
+@app.command()
+def setup(address: AddressOpt = None) -> None:
+    """Register Mandate's search attributes in the namespace (idempotent)."""
+
+    async def main() -> None:
+        from worker import register_search_attributes
+
+        client = await _client(address)
+        added = await register_search_attributes(client)
+        console.print(f"added search attributes: {', '.join(added)}" if added else "search attributes already registered")
+
+    run(main)
+
+
+# --------------------------------------------------------------------------- runs
+
+
+@app.command()
+def start(
+    agent: str,
+    input: Annotated[str, typer.Option("--input", help='the run\'s input as JSON, e.g. {"order_id": 1001}')],
+    requested_by: Annotated[str, typer.Option("--requested-by", help="who asks for this run")],
+    id: Annotated[str | None, typer.Option("--id", help="workflow id [default: AGENT-<random>]")] = None,
+    charters: ChartersOpt = None,
+    address: AddressOpt = None,
+) -> None:
+    """Start one agent run and print its workflow id."""
+    try:
+        payload = json.loads(input)
+    except json.JSONDecodeError as err:
+        fail(f"--input is not valid JSON: {err.msg} at column {err.colno}")
+    if not isinstance(payload, dict):
+        fail("--input must be a JSON object")
+    if not requested_by.strip():
+        fail("--requested-by must name a person")
+    served = _charters(charters)
+    settings = load_settings()
+
+    async def main() -> str:
+        client = await _client(address)
+        return await api.start_agent(
+            client, served, agent, input=payload, requested_by=requested_by, task_queue=settings.task_queue, workflow_id=id
+        )
+
+    print(run(main))
+
+
+@app.command()
+def status(workflow_id: str, as_json: JsonOpt = False, address: AddressOpt = None) -> None:
+    """State, steps, pending approvals and owners of one run."""
+
+    async def main() -> Any:
+        return await api.get_status(await _client(address), workflow_id)
+
+    result = run(main)
+    if as_json:
+        print_json(result.model_dump(mode="json"))
+    else:
+        show_status(result)
+
+
+@app.command()
+def pending(
+    agent: Annotated[str | None, typer.Option("--agent")] = None, as_json: JsonOpt = False, address: AddressOpt = None
+) -> None:
+    """Every pending approval request across running workflows."""
+
+    async def main() -> list[api.PendingApproval]:
+        return await api.list_pending(await _client(address), agent=agent)
+
+    items = run(main)
+    if as_json:
+        print_json(
+            [{"workflow_id": p.workflow_id, "agent": p.agent, **p.request.model_dump(mode="json")} for p in items]
+        )
+    else:
+        show_pending(items)
+
+
+def _decide(
+    kind: DecisionKind, workflow_id: str, request: str | None, approver: str, reason: str, address: str | None, timeout: float
+) -> None:
+    async def main() -> Any:
+        return await api.decide(
+            await _client(address),
+            workflow_id,
+            decision=kind,
+            approver=approver,
+            reason=reason,
+            request_id=request,
+            timeout=timedelta(seconds=timeout),
+        )
+
+    decision = run(main)
+    verb = "approved" if kind is DecisionKind.APPROVE else "rejected"
+    console.print(f"{verb} {decision.request_id} of {workflow_id} as {decision.approver}")
+
+
+RequestOpt = Annotated[str | None, typer.Option("--request", help="request id; optional when one is pending")]
+AsOpt = Annotated[str, typer.Option("--as", help="who decides (must be an approver in the charter)")]
+TimeoutOpt = Annotated[float, typer.Option("--timeout", help="seconds to wait for a worker to answer")]
+
+
+@app.command()
+def approve(
+    workflow_id: str,
+    approver: AsOpt,
+    request: RequestOpt = None,
+    reason: Annotated[str, typer.Option("--reason")] = "",
+    address: AddressOpt = None,
+    timeout: TimeoutOpt = 20.0,
+) -> None:
+    """Approve a pending request (errors come back at once)."""
+    _decide(DecisionKind.APPROVE, workflow_id, request, approver, reason, address, timeout)
+
+
+@app.command()
+def reject(
+    workflow_id: str,
+    approver: AsOpt,
+    reason: Annotated[str, typer.Option("--reason", help="why (required)")],
+    request: RequestOpt = None,
+    address: AddressOpt = None,
+    timeout: TimeoutOpt = 20.0,
+) -> None:
+    """Reject a pending request."""
+    if not reason.strip():
+        fail("--reason must say why")
+    _decide(DecisionKind.REJECT, workflow_id, request, approver, reason, address, timeout)
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="frontend gRPC port")] = 7233,
+    ui_port: Annotated[int, typer.Option(help="Web UI port")] = 8233,
+    exit_after: Annotated[bool, typer.Option("--exit", help="stop when the story is told instead of serving the UI")] = False,
+    charters: ChartersOpt = None,
+) -> None:
+    """The whole loop on the embedded server, narrated."""
+    from mandate.cli._demo import tell
+
+    served = _charters(charters)
+    run(lambda: tell(served, port=port, ui_port=ui_port, keep_serving=not exit_after and sys.stdin.isatty()))
