@@ -19,6 +19,15 @@ __all__ = ["Refused", "args_hash", "open_request", "parse_payload", "check_decis
 class Refused(Exception):
     """A decision that must not be applied; the message says why, in one line."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(_one_line(message))
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    """Escape control characters so that text a sender chose can never forge a second line."""
+    cleaned = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+
 
 def args_hash(args: Mapping[str, Any]) -> str:
     """The sha256 of the canonical JSON of a tool's arguments: what an approver approves."""

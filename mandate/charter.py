@@ -97,8 +97,11 @@ def load_charter(path: str | Path, tools: ToolRegistry | None = None) -> Charter
     try:
         charter = Charter.model_validate(data)
     except ValidationError as err:
-        first = err.errors()[0]
+        # An unknown field is usually a typo of a required one: name the typo first.
+        first = sorted(err.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
         field = ".".join(str(p) for p in first["loc"]) or "(charter)"
+        if first["type"] == "extra_forbidden":
+            raise CharterError(shown, field, "unknown field (a typo?)") from None
         msg = first["msg"].removeprefix("Value error, ")
         raise CharterError(shown, field, msg) from None
     if charter.name != path.stem:

@@ -22,7 +22,9 @@ __all__ = [
     "KillInput",
 ]
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 
 
