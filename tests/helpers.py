@@ -1,0 +1,70 @@
+"""Small helpers the integration tests share."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle
+
+from mandate.run import AgentRunInput, AgentStatus
+from workflows import RefundAgent
+
+T = TypeVar("T")
+
+
+async def start_refund(
+    client: Client, task_queue: str, workflow_id: str, order_id: int, reason: str = "arrived damaged",
+    requested_by: str = "bob@example.com",
+) -> WorkflowHandle:
+    return await client.start_workflow(
+        RefundAgent.run,
+        AgentRunInput(input={"order_id": order_id, "reason": reason}, requested_by=requested_by),
+        id=workflow_id,
+        task_queue=task_queue,
+    )
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float = 20, what: str = "condition") -> T:
+    """Poll ``probe`` until it returns something truthy, within ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+async def status_of(handle: WorkflowHandle) -> AgentStatus:
+    return await handle.query(RefundAgent.status)
+
+
+async def wait_pending(handle: WorkflowHandle, tool: str) -> AgentStatus:
+    async def probe() -> AgentStatus | None:
+        status = await status_of(handle)
+        return status if any(r.tool == tool for r in status.pending) else None
+
+    return await eventually(probe, what=f"a pending {tool} request")
+
+
+async def scheduled_activities(handle: WorkflowHandle) -> list[str]:
+    """The activity types the history shows as scheduled, in order."""
+    names = []
+    async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            names.append(event.activity_task_scheduled_event_attributes.activity_type.name)
+    return names
+
+
+def refunds_for(home: Path, order_id: int) -> list[tuple[int, int, str]]:
+    with sqlite3.connect(home / "shop.db") as db:
+        return db.execute(
+            "SELECT id, amount_cents, status FROM refunds WHERE order_id = ? ORDER BY id", (order_id,)
+        ).fetchall()

@@ -1,0 +1,219 @@
+"""The governed agent against a real dev server: approvals, refusals, blocks, search attributes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.worker import Worker
+
+from mandate import search_attributes as sa
+from mandate.charter import Charter
+from mandate.decisions import DecideInput, DecisionKind
+from mandate.run import RunState, StepStatus
+from tests.helpers import (
+    eventually,
+    refunds_for,
+    scheduled_activities,
+    start_refund,
+    status_of,
+    wait_pending,
+)
+from worker import build_worker
+from workflows import RefundAgent
+
+RAJ, SAM, QI, BOB = "raj@example.com", "sam@example.com", "qi@example.com", "bob@example.com"
+
+
+@pytest_asyncio.fixture
+async def worker(client: Client, task_queue: str, charters: dict[str, Charter]) -> Worker:
+    return build_worker(client, task_queue=task_queue, charters=charters)
+
+
+async def test_approved_by_signal_refunds_once(client, worker, task_queue, workflow_id, mandate_home: Path):
+    async with worker:
+        handle = await start_refund(client, task_queue, workflow_id, 1003)
+        status = await wait_pending(handle, "issue_refund")
+        request = status.pending[0]
+        assert status.state is RunState.WAITING_APPROVAL
+        assert request.args == {"order_id": 1003, "amount_cents": 2000, "reason": "arrived damaged"}
+        assert request.args_hash.startswith("sha256:")
+        assert refunds_for(mandate_home, 1003) == []  # nothing is written before a person decides
+
+        await handle.signal("approve", {"request_id": request.id, "approver": RAJ, "reason": "damage shown"})
+        await wait_pending(handle, "notify_customer")
+        await handle.signal("approve", {"approver": QI})
+        result = await handle.result()
+        status = await status_of(handle)
+
+    assert result.outcome == "refunded"
+    assert [r[2] for r in refunds_for(mandate_home, 1003)] == ["issued"]
+    assert [(d.approver, d.channel.value) for d in status.decisions] == [(RAJ, "signal"), (QI, "signal")]
+    assert [c.compensation for c in status.compensations] == ["reverse_refund", None]
+    assert status.compensations[1].status == "not_undoable"
+
+
+async def test_approved_by_update_returns_the_decision(client, worker, task_queue, workflow_id):
+    async with worker:
+        handle = await start_refund(client, task_queue, workflow_id, 1004)
+        status = await wait_pending(handle, "issue_refund")
+        decision = await handle.execute_update(
+            RefundAgent.decide, DecideInput(approver=SAM, decision=DecisionKind.APPROVE, reason="ok")
+        )
+        assert decision.request_id == status.pending[0].id
+        assert decision.channel.value == "update" and decision.update_id
+        await wait_pending(handle, "notify_customer")
+        await handle.execute_update(RefundAgent.decide, DecideInput(approver=QI, decision=DecisionKind.APPROVE))
+        assert (await handle.result()).outcome == "refunded"
+
+
+async def test_rejected_refund_writes_nothing(client, worker, task_queue, workflow_id, mandate_home):
+    async with worker:
+        handle = await start_refund(client, task_queue, workflow_id, 1005)
+        await wait_pending(handle, "issue_refund")
+        await handle.signal("reject", {"approver": SAM, "reason": "customer keeps the item"})
+        result = await handle.result()
+    assert result.outcome == "refund_rejected"
+    assert result.rejections == 1
+    assert refunds_for(mandate_home, 1005) == []
+    assert "issue_refund" not in await scheduled_activities(handle)
+
+
+async def test_self_and_unknown_approvers_are_refused_and_the_run_goes_on(client, worker, task_queue, workflow_id):
+    async with worker:
+        handle = await start_refund(client, task_queue, workflow_id, 1006, requested_by=RAJ)
+        await wait_pending(handle, "issue_refund")
+
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(RefundAgent.decide, DecideInput(approver=RAJ, decision=DecisionKind.APPROVE))
+        assert "requested this run and cannot approve" in str(refused.value.cause)
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(
+                RefundAgent.decide, DecideInput(approver="mallory@example.com", decision=DecisionKind.APPROVE)
+            )
+        assert "mallory@example.com is not an approver of issue_refund" in str(refused.value.cause)
+
+        # The same refusals by signal cannot answer the sender, so they are recorded instead.
+        await handle.signal("approve", {"approver": RAJ})
+        await handle.signal("approve", {"approver": "mallory@example.com"})
+        status = await eventually(
+            lambda: _refused_at_least(handle, 2), what="two refused decisions in status"
+        )
+        assert [r.reason for r in status.refused] == [
+            "raj@example.com requested this run and cannot approve its actions",
+            "mallory@example.com is not an approver of issue_refund (approvers: raj@example.com, sam@example.com)",
+        ]
+        assert status.state is RunState.WAITING_APPROVAL and status.pending[0].status.value == "pending"
+        await handle.signal("approve", {"approver": SAM})
+        await wait_pending(handle, "notify_customer")
+        await handle.signal("reject", {"approver": QI, "reason": "tone is wrong"})
+        result = await handle.result()
+    assert result.outcome == "refunded" and result.refused_decisions == 2
+
+
+async def _refused_at_least(handle, n: int):
+    status = await status_of(handle)
+    return status if status.refused_total >= n else None
+
+
+MALFORMED = [
+    None,
+    "approve it",
+    42,
+    ["raj@example.com"],
+    {},
+    {"approver": 5},
+    {"approver": ""},
+    {"approver": "x" * 10_000},
+    {"approver": RAJ, "request_id": "r99"},
+    {"approver": RAJ, "extra": {"nested": [1, 2, {"deep": None}]}},
+    {"approver": "ラジ@example.com"},
+]
+
+
+async def test_malformed_signals_are_refused_recorded_and_harmless(client, worker, task_queue, workflow_id):
+    async with worker:
+        handle = await start_refund(client, task_queue, workflow_id, 1008)
+        await wait_pending(handle, "issue_refund")
+        for payload in MALFORMED:
+            await handle.signal("approve", payload)
+        await handle.signal("reject", {"approver": SAM})  # a rejection without a reason
+        status = await eventually(
+            lambda: _refused_at_least(handle, len(MALFORMED) + 1), what="every malformed signal refused"
+        )
+        assert status.state is RunState.WAITING_APPROVAL
+        assert status.decisions == []
+        reasons = [r.reason for r in status.refused]
+        assert reasons[0].startswith("the signal has no input")
+        assert reasons[1] == "the signal input must be a JSON object, not str"
+        assert any("no approval request 'r99'" in r for r in reasons)
+        assert reasons[-1] == "a rejection needs a reason"
+        assert all("\n" not in r for r in reasons)
+        # still alive and governed: a proper approval goes through
+        await handle.signal("approve", {"approver": RAJ})
+        await wait_pending(handle, "notify_customer")
+        await handle.signal("approve", {"approver": QI})
+        assert (await handle.result()).outcome == "refunded"
+
+
+async def test_blocked_tool_never_reaches_an_activity(client, worker, task_queue, workflow_id, mandate_home):
+    async with worker:
+        handle = await start_refund(client, task_queue, workflow_id, 1009, reason="broken, please delete my account")
+        await wait_pending(handle, "issue_refund")
+        await handle.signal("reject", {"approver": SAM, "reason": "not today"})
+        result = await handle.result()
+        status = await status_of(handle)
+    assert result.violations == 1
+    blocked = [s for s in status.steps if s.status is StepStatus.BLOCKED]
+    assert [(s.tool, s.error) for s in blocked] == [
+        ("delete_customer", "policy violation: delete_customer blocked by the charter")
+    ]
+    assert "delete_customer" not in await scheduled_activities(handle)
+    assert set(await scheduled_activities(handle)) == {"lookup_order", "check_refund_policy"}
+
+
+async def test_search_attributes_let_an_approver_find_what_waits_on_them(client, worker, task_queue, workflow_id):
+    async with worker:
+        handle = await start_refund(client, task_queue, workflow_id, 1011)
+        await wait_pending(handle, "issue_refund")
+        query = (
+            f"MandateAgent = 'refund-agent' AND MandatePendingApprovals > 0 AND MandateApprovers = '{SAM}'"
+            f" AND WorkflowId = '{workflow_id}'"
+        )
+
+        async def listed():
+            return [wf async for wf in client.list_workflows(query)]
+
+        found = await eventually(listed, what="the run in a visibility query")
+        attrs = found[0].typed_search_attributes
+        assert attrs.get(sa.STATE) == "waiting_approval"
+        assert attrs.get(sa.OWNER) == "ana@example.com"
+        assert attrs.get(sa.REQUESTED_BY) == BOB
+        await handle.signal("reject", {"approver": SAM, "reason": "no"})
+        await handle.result()
+
+        async def settled():
+            desc = await handle.describe()
+            sattrs = desc.typed_search_attributes
+            return desc if sattrs.get(sa.STATE) == "completed" else None
+
+        desc = await eventually(settled, what="final search attributes")
+        assert desc.typed_search_attributes.get(sa.PENDING_APPROVALS) == 0
+        assert desc.typed_search_attributes.get(sa.FLAGS) == ["rework"]
+
+
+async def test_invalid_input_fails_the_run_with_a_clear_error(client, worker, task_queue, workflow_id):
+    from mandate.run import AgentRunInput
+
+    async with worker:
+        handle = await client.start_workflow(
+            RefundAgent.run,
+            AgentRunInput(input={"order_id": "1001"}, requested_by=BOB),
+            id=workflow_id,
+            task_queue=task_queue,
+        )
+        with pytest.raises(WorkflowFailureError) as failed:
+            await handle.result()
+    assert "invalid_input" in str(failed.value.cause)
