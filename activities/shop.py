@@ -166,7 +166,9 @@ async def check_refund_policy(args: PolicyQuestion) -> PolicyAnswer:
 def record_refund(args: RefundArgs, idempotency_key: str) -> RefundReceipt:
     """Write the refund once per key: a retry or replay with the same key returns the first receipt."""
     with connect() as db:
-        existing = db.execute("SELECT * FROM refunds WHERE idempotency_key = ?", (idempotency_key,)).fetchone()
+        existing = db.execute(
+            "SELECT * FROM refunds WHERE idempotency_key = ?", (idempotency_key,)
+        ).fetchone()
         if existing is None:
             order = db.execute("SELECT * FROM orders WHERE id = ?", (args.order_id,)).fetchone()
             if order is None:
@@ -182,7 +184,9 @@ def record_refund(args: RefundArgs, idempotency_key: str) -> RefundReceipt:
                 (args.order_id, args.amount_cents, args.reason, idempotency_key),
             )
             db.execute("UPDATE orders SET status = 'refunded' WHERE id = ?", (args.order_id,))
-            existing = db.execute("SELECT * FROM refunds WHERE idempotency_key = ?", (idempotency_key,)).fetchone()
+            existing = db.execute(
+                "SELECT * FROM refunds WHERE idempotency_key = ?", (idempotency_key,)
+            ).fetchone()
     return RefundReceipt(
         refund_id=existing["id"],
         order_id=existing["order_id"],

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from mandate.settings import load_settings

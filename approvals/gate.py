@@ -114,7 +114,9 @@ def check_decision(
         raise Refused(f"{payload.approver} requested this run and cannot approve its actions")
     eligible = request.eligible
     if approver not in {a.casefold() for a in eligible}:
-        raise Refused(f"{payload.approver} is not an approver of {request.tool} (approvers: {', '.join(eligible)})")
+        raise Refused(
+            f"{payload.approver} is not an approver of {request.tool} (approvers: {', '.join(eligible)})"
+        )
     if kind is DecisionKind.REJECT and not payload.reason:
         raise Refused("a rejection needs a reason")
     return request

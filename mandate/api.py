@@ -94,7 +94,9 @@ class PendingApproval:
     request: ApprovalRequest
 
 
-async def list_pending(client: Client, *, agent: str | None = None, concurrency: int = 50) -> list[PendingApproval]:
+async def list_pending(
+    client: Client, *, agent: str | None = None, concurrency: int = 50
+) -> list[PendingApproval]:
     """Every pending approval request across running workflows (found through visibility, read by query)."""
     query = f"{sa.PENDING_APPROVALS.name} > 0 AND ExecutionStatus = 'Running'"
     if agent:
@@ -150,7 +152,7 @@ async def decide(
         cause = err.cause
         message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
         raise DecisionRefusedError(message) from None
-    except (asyncio.TimeoutError, TimeoutError):
+    except TimeoutError:
         raise NoWorkerAnsweredError(
             f"no worker answered {workflow_id} within {timeout.total_seconds():.0f}s; check that `mandate worker` "
             "is running, then send the same command again"

@@ -116,7 +116,11 @@ def _check_against_registry(shown: str, charter: Charter, tools: ToolRegistry) -
         spec = tools.get(name)
         if spec is None:
             raise CharterError(shown, f"tools.{name}", f"no tool named {name!r} is registered")
-        if spec.authority is Authority.WRITE and rule.policy is Policy.ALLOW and not (rule.reason or "").strip():
+        if (
+            spec.authority is Authority.WRITE
+            and rule.policy is Policy.ALLOW
+            and not (rule.reason or "").strip()
+        ):
             raise CharterError(
                 shown,
                 f"tools.{name}.policy",

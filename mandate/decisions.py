@@ -23,7 +23,8 @@ __all__ = [
 ]
 
 Name = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$"),
 ]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 
@@ -54,7 +55,9 @@ class DecisionInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    request_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = None
+    request_id: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None
+    ) = None
     approver: Name
     reason: Reason = ""
 

@@ -10,7 +10,17 @@ from __future__ import annotations
 
 from temporalio.common import SearchAttributeKey
 
-__all__ = ["AGENT", "OWNER", "STATE", "PENDING_APPROVALS", "APPROVERS", "REQUESTED_BY", "COST", "FLAGS", "ALL"]
+__all__ = [
+    "AGENT",
+    "OWNER",
+    "STATE",
+    "PENDING_APPROVALS",
+    "APPROVERS",
+    "REQUESTED_BY",
+    "COST",
+    "FLAGS",
+    "ALL",
+]
 
 AGENT = SearchAttributeKey.for_keyword("MandateAgent")
 OWNER = SearchAttributeKey.for_keyword("MandateOwner")

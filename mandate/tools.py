@@ -9,9 +9,9 @@ idempotency key of the call to the function.
 from __future__ import annotations
 
 import inspect
-from contextvars import ContextVar
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -158,7 +158,9 @@ def tool(
         result_model = hints.get("return")
         for what, model in (("argument", args_model), ("result", result_model)):
             if not (isinstance(model, type) and issubclass(model, BaseModel)):
-                raise ToolRegistryError(f"tool {fn.__name__!r}: its {what} must be annotated as a pydantic model")
+                raise ToolRegistryError(
+                    f"tool {fn.__name__!r}: its {what} must be annotated as a pydantic model"
+                )
         spec = ToolSpec(
             name=name or fn.__name__,
             authority=auth,

@@ -64,6 +64,9 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=pydantic_data_converter,
         test_server_existing_path=_executable("temporal-test-server"),
     )
+    from worker import register_search_attributes
+
+    await register_search_attributes(environment.client)
     yield environment
     await environment.shutdown()
 

@@ -18,7 +18,11 @@ T = TypeVar("T")
 
 
 async def start_refund(
-    client: Client, task_queue: str, workflow_id: str, order_id: int, reason: str = "arrived damaged",
+    client: Client,
+    task_queue: str,
+    workflow_id: str,
+    order_id: int,
+    reason: str = "arrived damaged",
     requested_by: str = "bob@example.com",
 ) -> WorkflowHandle:
     return await client.start_workflow(
@@ -29,7 +33,9 @@ async def start_refund(
     )
 
 
-async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float = 20, what: str = "condition") -> T:
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], *, timeout: float = 20, what: str = "condition"
+) -> T:
     """Poll ``probe`` until it returns something truthy, within ``timeout`` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -110,7 +110,9 @@ def test_escalate_widens_the_eligible_group_and_resets_the_deadline() -> None:
 
 
 def test_parse_payload_accepts_a_well_formed_approval() -> None:
-    payload = parse_payload({"request_id": "req-1", "approver": " raj@example.com ", "reason": "ok"}, kind=APPROVE)
+    payload = parse_payload(
+        {"request_id": "req-1", "approver": " raj@example.com ", "reason": "ok"}, kind=APPROVE
+    )
     assert payload.request_id == "req-1"
     assert payload.approver == "raj@example.com"
     assert payload.reason == "ok"
@@ -160,7 +162,9 @@ def test_parse_payload_refuses_blank_approver() -> None:
     assert msg.startswith("approver: ")
 
 
-@pytest.mark.parametrize("raw", [{"approver": "raj@example.com"}, {"approver": "raj@example.com", "reason": "  "}])
+@pytest.mark.parametrize(
+    "raw", [{"approver": "raj@example.com"}, {"approver": "raj@example.com", "reason": "  "}]
+)
 def test_parse_payload_refuses_a_reject_without_reason(raw: dict[str, Any]) -> None:
     assert refusal(parse_payload, raw, kind=REJECT) == "a rejection needs a reason"
 
@@ -190,7 +194,10 @@ def test_no_pending_request() -> None:
     done.status = RequestStatus.REJECTED
     msg = refusal(check_decision, {"req-0": done}, decision("raj@example.com"), kind=APPROVE)
     assert msg == "no approval request is pending"
-    assert refusal(check_decision, {}, decision("raj@example.com"), kind=APPROVE) == "no approval request is pending"
+    assert (
+        refusal(check_decision, {}, decision("raj@example.com"), kind=APPROVE)
+        == "no approval request is pending"
+    )
 
 
 def test_two_pending_and_none_named_is_refused_naming_both() -> None:
@@ -239,7 +246,9 @@ def test_self_approval_is_refused_case_insensitively(who: str) -> None:
 
 def test_requester_may_still_reject_their_own_request() -> None:
     req = make_request(requested_by="raj@example.com")
-    assert check_decision({"req-1": req}, decision("raj@example.com", reason="wrong order"), kind=REJECT) is req
+    assert (
+        check_decision({"req-1": req}, decision("raj@example.com", reason="wrong order"), kind=REJECT) is req
+    )
 
 
 def test_approver_not_in_list_is_refused_with_the_approvers_named() -> None:

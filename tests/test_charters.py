@@ -174,7 +174,11 @@ def test_write_tool_allowed_with_blank_reason_is_refused(tmp_path: Path) -> None
 
 
 def test_write_tool_allowed_with_reason_is_accepted(tmp_path: Path) -> None:
-    body = HEAD + OWNERS + '\n[tools.issue_refund]\npolicy = "allow"\nreason = "refunds under 5 EUR, audited weekly"\n'
+    body = (
+        HEAD
+        + OWNERS
+        + '\n[tools.issue_refund]\npolicy = "allow"\nreason = "refunds under 5 EUR, audited weekly"\n'
+    )
     charter = load_charter(write(tmp_path, body), registry)
     rule = charter.policy_for("issue_refund")
     assert rule.policy is Policy.ALLOW

@@ -65,7 +65,9 @@ async def test_approved_by_update_returns_the_decision(client, worker, task_queu
         assert decision.request_id == status.pending[0].id
         assert decision.channel.value == "update" and decision.update_id
         await wait_pending(handle, "notify_customer")
-        await handle.execute_update(RefundAgent.decide, DecideInput(approver=QI, decision=DecisionKind.APPROVE))
+        await handle.execute_update(
+            RefundAgent.decide, DecideInput(approver=QI, decision=DecisionKind.APPROVE)
+        )
         assert (await handle.result()).outcome == "refunded"
 
 
@@ -81,13 +83,17 @@ async def test_rejected_refund_writes_nothing(client, worker, task_queue, workfl
     assert "issue_refund" not in await scheduled_activities(handle)
 
 
-async def test_self_and_unknown_approvers_are_refused_and_the_run_goes_on(client, worker, task_queue, workflow_id):
+async def test_self_and_unknown_approvers_are_refused_and_the_run_goes_on(
+    client, worker, task_queue, workflow_id
+):
     async with worker:
         handle = await start_refund(client, task_queue, workflow_id, 1006, requested_by=RAJ)
         await wait_pending(handle, "issue_refund")
 
         with pytest.raises(WorkflowUpdateFailedError) as refused:
-            await handle.execute_update(RefundAgent.decide, DecideInput(approver=RAJ, decision=DecisionKind.APPROVE))
+            await handle.execute_update(
+                RefundAgent.decide, DecideInput(approver=RAJ, decision=DecisionKind.APPROVE)
+            )
         assert "requested this run and cannot approve" in str(refused.value.cause)
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await handle.execute_update(
@@ -160,7 +166,9 @@ async def test_malformed_signals_are_refused_recorded_and_harmless(client, worke
 
 async def test_blocked_tool_never_reaches_an_activity(client, worker, task_queue, workflow_id, mandate_home):
     async with worker:
-        handle = await start_refund(client, task_queue, workflow_id, 1009, reason="broken, please delete my account")
+        handle = await start_refund(
+            client, task_queue, workflow_id, 1009, reason="broken, please delete my account"
+        )
         await wait_pending(handle, "issue_refund")
         await handle.signal("reject", {"approver": SAM, "reason": "not today"})
         result = await handle.result()
@@ -174,7 +182,9 @@ async def test_blocked_tool_never_reaches_an_activity(client, worker, task_queue
     assert set(await scheduled_activities(handle)) == {"lookup_order", "check_refund_policy"}
 
 
-async def test_search_attributes_let_an_approver_find_what_waits_on_them(client, worker, task_queue, workflow_id):
+async def test_search_attributes_let_an_approver_find_what_waits_on_them(
+    client, worker, task_queue, workflow_id
+):
     async with worker:
         handle = await start_refund(client, task_queue, workflow_id, 1011)
         await wait_pending(handle, "issue_refund")

@@ -78,19 +78,25 @@ def test_refuses_a_non_async_function() -> None:
 
 def test_refuses_a_function_without_pydantic_annotations() -> None:
     reg = ToolRegistry()
-    with pytest.raises(ToolRegistryError, match=r"tool 'bare': its argument must be annotated as a pydantic model"):
+    with pytest.raises(
+        ToolRegistryError, match=r"tool 'bare': its argument must be annotated as a pydantic model"
+    ):
 
         @tool(authority=Authority.READ, into=reg)
         async def bare(args):  # type: ignore[no-untyped-def]
             return Result(y=1)
 
-    with pytest.raises(ToolRegistryError, match=r"tool 'dicty': its argument must be annotated as a pydantic model"):
+    with pytest.raises(
+        ToolRegistryError, match=r"tool 'dicty': its argument must be annotated as a pydantic model"
+    ):
 
         @tool(authority=Authority.READ, into=reg)
         async def dicty(args: dict) -> Result:
             return Result(y=1)
 
-    with pytest.raises(ToolRegistryError, match=r"tool 'no_result': its result must be annotated as a pydantic model"):
+    with pytest.raises(
+        ToolRegistryError, match=r"tool 'no_result': its result must be annotated as a pydantic model"
+    ):
 
         @tool(authority=Authority.READ, into=reg)
         async def no_result(args: Args):  # type: ignore[no-untyped-def]
@@ -125,11 +131,15 @@ def test_refuses_duplicate_names() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"compensation": "undo_read"}, {"irreversible": "cannot be undone"}], ids=["compensation", "irreversible"]
+    "kwargs",
+    [{"compensation": "undo_read"}, {"irreversible": "cannot be undone"}],
+    ids=["compensation", "irreversible"],
 )
 def test_refuses_a_read_tool_with_a_compensation(kwargs: dict[str, str]) -> None:
     reg = ToolRegistry()
-    with pytest.raises(ToolRegistryError, match=r"a read tool needs no compensation and cannot be irreversible"):
+    with pytest.raises(
+        ToolRegistryError, match=r"a read tool needs no compensation and cannot be irreversible"
+    ):
 
         @tool(authority=Authority.READ, into=reg, **kwargs)
         async def read_it(args: Args) -> Result:
@@ -170,7 +180,9 @@ def test_validate_refuses_a_compensation_that_compensates_another_tool() -> None
     async def undo(args: UndoArgs) -> Result:
         return Result(y=0)
 
-    with pytest.raises(ToolRegistryError, match=r"compensation 'undo' must be declared with compensates='do'"):
+    with pytest.raises(
+        ToolRegistryError, match=r"compensation 'undo' must be declared with compensates='do'"
+    ):
         reg.validate()
 
 
@@ -205,8 +217,14 @@ def test_validate_accepts_a_properly_paired_compensation() -> None:
 
 def test_shipped_registry_is_consistent() -> None:
     registry.validate()
-    for name in ("lookup_order", "check_refund_policy", "issue_refund", "reverse_refund", "notify_customer",
-                 "delete_customer"):
+    for name in (
+        "lookup_order",
+        "check_refund_policy",
+        "issue_refund",
+        "reverse_refund",
+        "notify_customer",
+        "delete_customer",
+    ):
         assert name in registry, name
         assert activity_name(registry.get(name).activity) == name
 

@@ -4,4 +4,10 @@ from worker.build import build_worker, plan_agents
 from worker.dev_server import start_dev_server, temporal_cli_path
 from worker.search_attributes import register_search_attributes
 
-__all__ = ["build_worker", "plan_agents", "start_dev_server", "temporal_cli_path", "register_search_attributes"]
+__all__ = [
+    "build_worker",
+    "plan_agents",
+    "start_dev_server",
+    "temporal_cli_path",
+    "register_search_attributes",
+]

@@ -36,7 +36,9 @@ class MandateActivities:
         charter = self._charters.get(request.agent)
         if charter is None:
             raise ApplicationError(
-                f"this worker serves no agent named {request.agent!r}", type="AgentNotServed", non_retryable=True
+                f"this worker serves no agent named {request.agent!r}",
+                type="AgentNotServed",
+                non_retryable=True,
             )
         infos = {}
         for name in charter.tools:

@@ -9,7 +9,6 @@ checked by ``approvals`` against the charter loaded when the run started.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from typing import Any, ClassVar
 
@@ -26,11 +25,11 @@ with workflow.unsafe.imports_passed_through():
         Channel,
         DecideInput,
         Decision,
-        DecisionInput,
         DecisionKind,
         RefusedDecision,
         RequestStatus,
     )
+    from mandate.durations import format_duration
     from mandate.run import (
         AgentMandate,
         AgentResult,
@@ -239,7 +238,7 @@ class GovernedAgent:
                         request_id=request.id,
                         kind=DecisionKind.REJECT,
                         approver="mandate",
-                        reason=f"nobody decided within {rule.approval_timeout}",
+                        reason=f"nobody decided within {format_duration(rule.approval_timeout)}",
                         channel=Channel.TIMEOUT,
                         at=workflow.now(),
                     ),
@@ -249,14 +248,18 @@ class GovernedAgent:
 
     async def _wait_for_decision(self, request: ApprovalRequest, timeout: timedelta) -> bool:
         try:
-            await workflow.wait_condition(lambda: request.status is not RequestStatus.PENDING, timeout=timeout)
-        except asyncio.TimeoutError:
+            await workflow.wait_condition(
+                lambda: request.status is not RequestStatus.PENDING, timeout=timeout
+            )
+        except TimeoutError:
             return False
         return True
 
     def _apply(self, request: ApprovalRequest, decision: Decision) -> None:
         request.decision = decision
-        request.status = RequestStatus.APPROVED if decision.kind is DecisionKind.APPROVE else RequestStatus.REJECTED
+        request.status = (
+            RequestStatus.APPROVED if decision.kind is DecisionKind.APPROVE else RequestStatus.REJECTED
+        )
         self._decisions.append(decision)
         if decision.kind is DecisionKind.REJECT:
             self._rejections += 1
@@ -415,7 +418,9 @@ class GovernedAgent:
             values[sa.OWNER.name] = self._mandate.charter.owners.workflow
         keys = {k.name: k for k in sa.ALL}
         updates: list[SearchAttributeUpdate[Any]] = [
-            keys[name].value_set(value) for name, value in values.items() if self._published.get(name) != value
+            keys[name].value_set(value)
+            for name, value in values.items()
+            if self._published.get(name) != value
         ]
         if updates:
             workflow.upsert_search_attributes(updates)

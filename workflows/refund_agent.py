@@ -11,7 +11,13 @@ with workflow.unsafe.imports_passed_through():
 
 __all__ = ["RefundAgent", "RefundPlanner"]
 
-_DELETION_WORDS = ("delete my account", "delete account", "close my account", "remove my account", "erase my data")
+_DELETION_WORDS = (
+    "delete my account",
+    "delete account",
+    "close my account",
+    "remove my account",
+    "erase my data",
+)
 
 
 class RefundPlanner:
@@ -42,10 +48,14 @@ class RefundPlanner:
         policy = context.last("check_refund_policy")
         if policy is None:
             return ToolProposal(
-                tool="check_refund_policy", args={"order_id": order_id, "reason": reason}, why="is it refundable?"
+                tool="check_refund_policy",
+                args={"order_id": order_id, "reason": reason},
+                why="is it refundable?",
             )
         if policy.status is not StepStatus.COMPLETED or policy.result is None:
-            return Finish(outcome="failed", summary=f"check_refund_policy failed: {policy.error}", failed=True)
+            return Finish(
+                outcome="failed", summary=f"check_refund_policy failed: {policy.error}", failed=True
+            )
 
         if not policy.result["eligible"]:
             return self._notify_or_finish(
@@ -60,7 +70,11 @@ class RefundPlanner:
         if refund is None:
             return ToolProposal(
                 tool="issue_refund",
-                args={"order_id": order_id, "amount_cents": policy.result["refundable_cents"], "reason": reason},
+                args={
+                    "order_id": order_id,
+                    "amount_cents": policy.result["refundable_cents"],
+                    "reason": reason,
+                },
                 why=policy.result["explanation"],
             )
         if refund.status is StepStatus.REJECTED:

@@ -26,11 +26,15 @@ def short_args(args: dict[str, Any], width: int = 70) -> str:
 
 
 def show_status(status: AgentStatus) -> None:
-    console.print(f"[bold]{status.workflow_id}[/]  agent [cyan]{status.agent}[/]  state [bold]{status.state.value}[/]")
+    console.print(
+        f"[bold]{status.workflow_id}[/]  agent [cyan]{status.agent}[/]  state [bold]{status.state.value}[/]"
+    )
     console.print(f"requested by {status.requested_by}   input {short_args(status.input)}")
     if status.owners:
         o = status.owners
-        console.print(f"owners: workflow {o.workflow}, risk {o.risk}, quality {o.quality}, stop/go {o.stop_go}")
+        console.print(
+            f"owners: workflow {o.workflow}, risk {o.risk}, quality {o.quality}, stop/go {o.stop_go}"
+        )
     if status.outcome:
         console.print(f"outcome: [bold]{status.outcome}[/] — {status.summary}")
     console.print(
@@ -43,7 +47,12 @@ def show_status(status: AgentStatus) -> None:
     for s in status.steps:
         detail = s.error or (short_args(s.result, 50) if s.result else "")
         steps.add_row(
-            str(s.index), s.tool, s.authority.value if s.authority else "?", s.policy.value, s.status.value, detail
+            str(s.index),
+            s.tool,
+            s.authority.value if s.authority else "?",
+            s.policy.value,
+            s.status.value,
+            detail,
         )
     console.print(steps)
     if status.pending:
@@ -53,7 +62,9 @@ def show_status(status: AgentStatus) -> None:
         for col in ("request", "decision", "by", "via", "at", "reason"):
             table.add_column(col)
         for d in status.decisions:
-            table.add_row(d.request_id, d.kind.value, d.approver, d.channel.value, f"{d.at:%Y-%m-%d %H:%M:%S}", d.reason)
+            table.add_row(
+                d.request_id, d.kind.value, d.approver, d.channel.value, f"{d.at:%Y-%m-%d %H:%M:%S}", d.reason
+            )
         console.print(table)
     if status.refused:
         table = Table(title=f"refused decisions ({status.refused_total})", title_justify="left")
@@ -72,7 +83,13 @@ def _pending_table(items: list[PendingApproval]) -> None:
         r = p.request
         approvers = ", ".join(r.eligible) + (" (escalated)" if r.escalated else "")
         table.add_row(
-            p.workflow_id, r.id, r.tool, short_args(r.args, 60), r.args_hash[7:19], approvers, f"{r.deadline:%Y-%m-%d %H:%M}"
+            p.workflow_id,
+            r.id,
+            r.tool,
+            short_args(r.args, 60),
+            r.args_hash[7:19],
+            approvers,
+            f"{r.deadline:%Y-%m-%d %H:%M}",
         )
     console.print(table)
 

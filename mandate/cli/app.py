@@ -33,10 +33,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-ChartersOpt = Annotated[Path | None, typer.Option("--charters", help="charters directory [default: ./charters]")]
+ChartersOpt = Annotated[
+    Path | None, typer.Option("--charters", help="charters directory [default: ./charters]")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
 AddressOpt = Annotated[
-    str | None, typer.Option("--address", help="Temporal address [default: $TEMPORAL_ADDRESS or localhost:7233]")
+    str | None,
+    typer.Option("--address", help="Temporal address [default: $TEMPORAL_ADDRESS or localhost:7233]"),
 ]
 
 
@@ -104,7 +107,9 @@ def dev(
             w = build_worker(env.client, task_queue=settings.task_queue, charters=served)
             console.print(f"Temporal dev server on localhost:{port} (state in {db_path})")
             console.print(f"Web UI: http://localhost:{ui_port}/namespaces/default/workflows")
-            console.print(f"worker on task queue {settings.task_queue!r} serving: {', '.join(sorted(served))}")
+            console.print(
+                f"worker on task queue {settings.task_queue!r} serving: {', '.join(sorted(served))}"
+            )
             console.print("Ctrl-C to stop.")
             await _run_until_stopped(w)
         finally:
@@ -150,7 +155,11 @@ def setup(address: AddressOpt = None) -> None:
 
         client = await _client(address)
         added = await register_search_attributes(client)
-        console.print(f"added search attributes: {', '.join(added)}" if added else "search attributes already registered")
+        console.print(
+            f"added search attributes: {', '.join(added)}"
+            if added
+            else "search attributes already registered"
+        )
 
     run(main)
 
@@ -182,7 +191,13 @@ def start(
     async def main() -> str:
         client = await _client(address)
         return await api.start_agent(
-            client, served, agent, input=payload, requested_by=requested_by, task_queue=settings.task_queue, workflow_id=id
+            client,
+            served,
+            agent,
+            input=payload,
+            requested_by=requested_by,
+            task_queue=settings.task_queue,
+            workflow_id=id,
         )
 
     print(run(main))
@@ -204,7 +219,9 @@ def status(workflow_id: str, as_json: JsonOpt = False, address: AddressOpt = Non
 
 @app.command()
 def pending(
-    agent: Annotated[str | None, typer.Option("--agent")] = None, as_json: JsonOpt = False, address: AddressOpt = None
+    agent: Annotated[str | None, typer.Option("--agent")] = None,
+    as_json: JsonOpt = False,
+    address: AddressOpt = None,
 ) -> None:
     """Every pending approval request across running workflows."""
 
@@ -214,14 +231,23 @@ def pending(
     items = run(main)
     if as_json:
         print_json(
-            [{"workflow_id": p.workflow_id, "agent": p.agent, **p.request.model_dump(mode="json")} for p in items]
+            [
+                {"workflow_id": p.workflow_id, "agent": p.agent, **p.request.model_dump(mode="json")}
+                for p in items
+            ]
         )
     else:
         show_pending(items)
 
 
 def _decide(
-    kind: DecisionKind, workflow_id: str, request: str | None, approver: str, reason: str, address: str | None, timeout: float
+    kind: DecisionKind,
+    workflow_id: str,
+    request: str | None,
+    approver: str,
+    reason: str,
+    address: str | None,
+    timeout: float,
 ) -> None:
     async def main() -> Any:
         return await api.decide(
@@ -276,7 +302,9 @@ def reject(
 def demo(
     port: Annotated[int, typer.Option(help="frontend gRPC port")] = 7233,
     ui_port: Annotated[int, typer.Option(help="Web UI port")] = 8233,
-    exit_after: Annotated[bool, typer.Option("--exit", help="stop when the story is told instead of serving the UI")] = False,
+    exit_after: Annotated[
+        bool, typer.Option("--exit", help="stop when the story is told instead of serving the UI")
+    ] = False,
     charters: ChartersOpt = None,
 ) -> None:
     """The whole loop on the embedded server, narrated."""

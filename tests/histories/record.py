@@ -1,0 +1,63 @@
+"""Record the demo runs whose histories CI replays against today's workflow code.
+
+    python tests/histories/record.py
+
+Run it again only on purpose: a new recording after a workflow change hides the very
+incompatibility the replay test is there to catch. Record new histories beside the old.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+os.environ.setdefault("MANDATE_HOME", tempfile.mkdtemp(prefix="mandate-record-"))
+sys.path.insert(0, str(HERE.parent.parent))
+
+from mandate.charter import load_charters  # noqa: E402
+from mandate.decisions import DecideInput, DecisionKind  # noqa: E402
+from mandate.tools import registry  # noqa: E402
+from tests.helpers import start_refund, wait_pending  # noqa: E402
+from worker import build_worker, start_dev_server  # noqa: E402
+from workflows import RefundAgent  # noqa: E402
+
+
+async def main() -> None:
+    import activities  # noqa: F401
+
+    env = await start_dev_server(db=None, port=None, ui=False)
+    client = env.client
+    charters = load_charters(HERE.parent.parent / "charters", registry)
+    async with build_worker(client, task_queue="record", charters=charters):
+        # approved: refund approved by update, notice approved by signal, one refused self-approval
+        approved = await start_refund(client, "record", "refund-approved", 1001)
+        await wait_pending(approved, "issue_refund")
+        await approved.signal("approve", {"approver": "bob@example.com"})
+        await approved.execute_update(
+            RefundAgent.decide,
+            DecideInput(approver="raj@example.com", decision=DecisionKind.APPROVE, reason="ok"),
+        )
+        await wait_pending(approved, "notify_customer")
+        await approved.signal("approve", {"approver": "qi@example.com", "reason": "reads well"})
+        await approved.result()
+        # rejected: blocked delete_customer, refund rejected by signal, malformed signal refused
+        rejected = await start_refund(
+            client, "record", "refund-rejected", 1002, reason="wrong size, delete my account"
+        )
+        await wait_pending(rejected, "issue_refund")
+        await rejected.signal("approve", "yes please")
+        await rejected.signal("reject", {"approver": "sam@example.com", "reason": "replacement sent instead"})
+        await rejected.result()
+        for handle in (approved, rejected):
+            history = await handle.fetch_history()
+            (HERE / f"{handle.id}.json").write_text(history.to_json())
+            print(f"wrote {handle.id}.json")
+    await env.shutdown()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
