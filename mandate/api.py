@@ -25,8 +25,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from mandate import search_attributes as sa
 from mandate.charter import Charter
-from mandate.decisions import ApprovalRequest, DecideInput, Decision, DecisionKind
+from mandate.decisions import ApprovalRequest, DecideInput, Decision, DecisionKind, KillRequest
 from mandate.errors import AgentNotFoundError, DecisionRefusedError, MandateError, NoWorkerAnsweredError
+from mandate.outcomes import KillDecision, PauseState, ResumeInput
 from mandate.run import AgentRunInput, AgentStatus
 
 __all__ = [
@@ -36,7 +37,16 @@ __all__ = [
     "PendingApproval",
     "decide",
     "workflow_exists",
+    "pause_state",
+    "kill_agent",
+    "resume_agent",
+    "kill_decisions",
+    "AgentPausedError",
 ]
+
+
+class AgentPausedError(MandateError):
+    """Raised when a start is refused because the agent is paused by a kill."""
 
 
 async def start_agent(
@@ -54,6 +64,14 @@ async def start_agent(
     if charter is None:
         known = ", ".join(sorted(charters)) or "none"
         raise AgentNotFoundError(f"no charter for agent {agent!r} (charters found: {known})")
+    paused = await pause_state(client, agent)
+    if paused is not None and paused.paused:
+        why = paused.decision.reason if paused.decision else "stopped"
+        by = paused.decision.by if paused.decision else "?"
+        raise AgentPausedError(
+            f"{agent} is paused by {by} ({why}); only its stop/go owner {paused.stop_go_owner} can "
+            f"`mandate resume {agent}`"
+        )
     workflow_id = workflow_id or f"{agent}-{uuid.uuid4().hex[:12]}"
     try:
         handle = await client.start_workflow(
@@ -195,3 +213,83 @@ async def _require_worker(client: Client, task_queue: str) -> None:
 
 def _quote(value: str) -> str:
     return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+async def pause_state(client: Client, agent: str) -> PauseState | None:
+    """The agent's pause state from its monitor; ``None`` when no monitor runs for it."""
+    from workflows.monitor import monitor_id
+
+    handle = client.get_workflow_handle(monitor_id(agent))
+    try:
+        return await handle.query("pause_state", result_type=PauseState | None)  # type: ignore[arg-type]
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:
+            return None
+        raise MandateError(
+            f"cannot tell whether {agent} is paused ({err.message}); is a worker running?"
+        ) from None
+    except WorkflowQueryFailedError as err:
+        raise MandateError(f"cannot tell whether {agent} is paused: {err}") from None
+
+
+async def _monitor_update(
+    client: Client, agent: str, name: str, arg: Any, result_type: type, timeout: float
+) -> Any:
+    from workflows.monitor import monitor_id
+
+    handle = client.get_workflow_handle(monitor_id(agent))
+    description = await _describe(handle)
+    await _require_worker(client, description.task_queue)
+    try:
+        return await asyncio.wait_for(
+            handle.execute_update(name, arg, result_type=result_type), timeout=timeout
+        )
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        raise DecisionRefusedError(
+            cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+        ) from None
+    except TimeoutError:
+        raise NoWorkerAnsweredError(f"the monitor of {agent} did not answer within {timeout:.0f}s") from None
+
+
+async def kill_agent(
+    client: Client,
+    agent: str,
+    *,
+    by: str,
+    reason: str,
+    rollback: bool = False,
+    workflow_id: str | None = None,
+    timeout: float = 120,
+) -> KillDecision:
+    """The stop/go owner stops the agent's fleet (pause + cancel or roll back), or one run of it."""
+    return await _monitor_update(
+        client,
+        agent,
+        "kill",
+        KillRequest(by=by, reason=reason, rollback=rollback, workflow=workflow_id),
+        KillDecision,
+        timeout,
+    )
+
+
+async def resume_agent(
+    client: Client, agent: str, *, by: str, reason: str, timeout: float = 30
+) -> PauseState:
+    return await _monitor_update(
+        client, agent, "resume", ResumeInput(by=by, reason=reason), PauseState, timeout
+    )
+
+
+async def kill_decisions(client: Client, agent: str) -> list[KillDecision]:
+    from workflows.monitor import monitor_id
+
+    try:
+        return await client.get_workflow_handle(monitor_id(agent)).query(
+            "decisions", result_type=list[KillDecision]
+        )
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:
+            return []
+        raise

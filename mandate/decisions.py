@@ -20,6 +20,8 @@ __all__ = [
     "ApprovalRequest",
     "RefusedDecision",
     "KillInput",
+    "KillRequest",
+    "KillRecord",
 ]
 
 Name = Annotated[
@@ -41,6 +43,7 @@ class Channel(StrEnum):
     UPDATE = "update"  # `mandate approve` / `mandate reject`
     TIMEOUT = "timeout"  # nobody decided within the charter's timeout
     KILL = "kill"  # the run was stopped while the request waited
+    CANCEL = "cancel"  # the workflow was cancelled through Temporal
 
 
 class RequestStatus(StrEnum):
@@ -124,3 +127,19 @@ class KillInput(BaseModel):
     by: Name
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
     rollback: bool = False
+
+
+class KillRequest(KillInput):
+    """``mandate kill``: a run's kill fields, plus an optional single run to stop instead of the fleet."""
+
+    workflow: str | None = None
+
+
+class KillRecord(BaseModel):
+    """A kill a run obeyed: who, why, how it arrived, and whether its writes were rolled back."""
+
+    at: datetime
+    by: str
+    reason: str
+    rollback: bool
+    channel: Channel

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from mandate.authority import Authority, Policy
 from mandate.charter import Charter, Owners
-from mandate.decisions import ApprovalRequest, Decision, RefusedDecision
+from mandate.decisions import ApprovalRequest, Decision, KillRecord, RefusedDecision
 
 __all__ = [
     "AgentRunInput",
@@ -80,6 +80,7 @@ class RunState(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     KILLED = "killed"
+    ROLLING_BACK = "rolling_back"
     ROLLED_BACK = "rolled_back"
 
 
@@ -122,6 +123,7 @@ class Compensation(BaseModel):
     args: dict[str, Any]
     idempotency_key: str
     status: str = "pending"  # pending | done | failed | not_undoable
+    error: str | None = None
 
 
 class AgentStatus(BaseModel):
@@ -144,6 +146,7 @@ class AgentStatus(BaseModel):
     rejections: int
     cost: float
     compensations: list[Compensation]
+    killed: KillRecord | None = None
     outcome: str | None = None
     summary: str | None = None
 

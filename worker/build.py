@@ -8,18 +8,22 @@ from dataclasses import dataclass
 import structlog
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 import activities  # noqa: F401  (registers the shop's tools)
+from activities.metrics import MonitorActivities
 from mandate.charter import Charter
 from mandate.errors import AgentNotFoundError
 from mandate.run import AgentMandate, LoadMandateInput
+from mandate.settings import DEFAULT_TASK_QUEUE
 from mandate.tools import ToolRegistry, registry
 from workflows import AGENT_WORKFLOWS, GovernedAgent
 from workflows.governed import LOAD_MANDATE_ACTIVITY
+from workflows.monitor import KillMonitor, MonitorInput, monitor_id
 
-__all__ = ["MandateActivities", "ServedAgents", "plan_agents", "build_worker"]
+__all__ = ["MandateActivities", "ServedAgents", "plan_agents", "build_worker", "start_monitors"]
 
 _log = structlog.get_logger("mandate.worker")
 
@@ -96,11 +100,36 @@ def build_worker(
     if not plan.workflows:
         raise AgentNotFoundError("no agent to serve: the charters directory has no charter")
     mandate_activities = MandateActivities(plan.charters, tools)
+    monitor_activities = MonitorActivities(client)
     _log.info("worker_built", task_queue=task_queue, agents=sorted(plan.charters), tools=tools.names())
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=plan.workflows,
-        activities=[*tools.activities(), mandate_activities.load_mandate, *extra_activities],
+        workflows=[*plan.workflows, KillMonitor],
+        activities=[
+            *tools.activities(),
+            mandate_activities.load_mandate,
+            monitor_activities.compute,
+            monitor_activities.enforce,
+            *extra_activities,
+        ],
         max_concurrent_activities=max_concurrent_activities,
     )
+
+
+async def start_monitors(
+    client: Client, charters: Mapping[str, Charter], *, task_queue: str = DEFAULT_TASK_QUEUE
+) -> list[str]:
+    """Start each agent's kill-criteria monitor unless it already runs (safe on every worker start)."""
+    started = []
+    for agent in sorted(charters):
+        handle = await client.start_workflow(
+            KillMonitor.run,
+            MonitorInput(agent=agent),
+            id=monitor_id(agent),
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        started.append(handle.id)
+    _log.info("monitors_running", monitors=started)
+    return started

@@ -1,4 +1,4 @@
-"""The governed agent base, each agent, and (later) the kill-criteria monitor."""
+"""The governed agent base, each agent, and the kill-criteria monitor."""
 
 from workflows.governed import GovernedAgent
 from workflows.refund_agent import RefundAgent

@@ -9,12 +9,17 @@ checked by ``approvals`` against the charter loaded when the run started.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any, ClassVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.workflow import ActivityCancellationType
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
 
 with workflow.unsafe.imports_passed_through():
     from approvals import Refused, args_hash, check_decision, escalate, open_request, parse_payload
@@ -26,6 +31,8 @@ with workflow.unsafe.imports_passed_through():
         DecideInput,
         Decision,
         DecisionKind,
+        KillInput,
+        KillRecord,
         RefusedDecision,
         RequestStatus,
     )
@@ -55,6 +62,12 @@ TOOL_RETRY = RetryPolicy(
     maximum_attempts=5,
     non_retryable_error_types=["InvalidToolArguments", "ToolRefused"],
 )
+COMPENSATION_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=10,
+)
+MONITOR = "mandate-monitor"
 MAX_STEPS = 50
 KEEP_REFUSED = 50
 
@@ -85,6 +98,7 @@ class GovernedAgent:
         self._summary: str | None = None
         self._flags: set[str] = set()
         self._published: dict[str, Any] = {}
+        self._kill: KillRecord | None = None
 
     # ----------------------------------------------------------------- run
 
@@ -99,18 +113,23 @@ class GovernedAgent:
         )
         self._set_state(RunState.RUNNING)
         self._log("run_started", requested_by=run_input.requested_by)
-        finish: Finish | None = None
-        while finish is None:
-            if len(self._steps) >= MAX_STEPS:
-                finish = Finish(outcome="step_limit", summary=f"stopped after {MAX_STEPS} steps", failed=True)
-                break
-            proposal = await self.planner.propose(
-                PlanContext(agent=self.agent, input=run_input.input, steps=list(self._steps))
+        try:
+            finish = await self._plan_and_act(run_input)
+        except asyncio.CancelledError:
+            # Cancelled through Temporal (UI, `temporal workflow cancel`): stop waiting, write nothing more.
+            self._stop_by_kill(
+                KillRecord(
+                    at=workflow.now(),
+                    by="temporal",
+                    reason="workflow cancelled",
+                    rollback=False,
+                    channel=Channel.CANCEL,
+                )
             )
-            if isinstance(proposal, Finish):
-                finish = proposal
-            else:
-                await self._take(proposal)
+            self._set_state(RunState.KILLED)
+            raise
+        if self._kill is not None:
+            return await self._end_killed()
         self._outcome, self._summary = finish.outcome, finish.summary
         self._set_state(RunState.FAILED if finish.failed else RunState.COMPLETED)
         self._log("run_finished", outcome=finish.outcome)
@@ -120,6 +139,154 @@ class GovernedAgent:
                 f"{self.agent} ended as {finish.outcome}: {finish.summary}", type="AgentRunFailed"
             )
         return self._result()
+
+    async def _plan_and_act(self, run_input: AgentRunInput) -> Finish:
+        while self._kill is None:
+            if len(self._steps) >= MAX_STEPS:
+                return Finish(outcome="step_limit", summary=f"stopped after {MAX_STEPS} steps", failed=True)
+            proposal = await self.planner.propose(
+                PlanContext(agent=self.agent, input=run_input.input, steps=list(self._steps))
+            )
+            if isinstance(proposal, Finish):
+                return proposal
+            await self._take(proposal)
+        return Finish(outcome="killed", summary="stopped by a kill")
+
+    # ------------------------------------------------------------- kill
+
+    def _stop_by_kill(self, record: KillRecord) -> None:
+        """Record the kill and drop every pending request; the loop stops before its next step."""
+        if self._kill is not None:
+            return
+        self._kill = record
+        self._flag("killed")
+        for request in self._pending():
+            request.status = RequestStatus.DROPPED
+            request.decision = Decision(
+                request_id=request.id,
+                kind=DecisionKind.REJECT,
+                approver=record.by,
+                reason=f"run killed: {record.reason}",
+                channel=Channel.KILL,
+                at=record.at,
+            )
+        self._publish()
+        self._log("run_killed", by=record.by, reason=record.reason, rollback=record.rollback)
+
+    async def _end_killed(self) -> AgentResult:
+        assert self._kill is not None
+        for step in self._steps:
+            if step.status in (StepStatus.AWAITING_APPROVAL, StepStatus.RUNNING):
+                self._end_step(step, StepStatus.DROPPED, error=f"run killed by {self._kill.by}")
+        if self._kill.rollback:
+            self._set_state(RunState.ROLLING_BACK)
+            await self._rollback()
+            failed = [c for c in self._compensations if c.status == "failed"]
+            undone = sum(1 for c in self._compensations if c.status == "done")
+            kept = [c.tool for c in self._compensations if c.status == "not_undoable"]
+            self._outcome = "rollback_incomplete" if failed else "rolled_back"
+            self._summary = (
+                f"killed by {self._kill.by} ({self._kill.reason}); {undone} write(s) undone"
+                + (f"; not undoable: {', '.join(kept)}" if kept else "")
+                + (f"; FAILED to undo: {', '.join(c.tool for c in failed)}" if failed else "")
+            )
+            self._set_state(RunState.ROLLED_BACK)
+        else:
+            self._outcome = "killed"
+            self._summary = f"killed by {self._kill.by}: {self._kill.reason}"
+            self._set_state(RunState.KILLED)
+        self._log("run_finished", outcome=self._outcome)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._outcome == "rollback_incomplete":
+            raise ApplicationError(self._summary, type="RollbackIncomplete")
+        return self._result()
+
+    async def _rollback(self) -> None:
+        """Run the compensation of every completed write, newest first; shielded from cancellation."""
+        task = asyncio.create_task(self._compensate_all())
+        while not task.done():
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                self._log("rollback_continues_despite_cancel")
+        task.result()
+
+    async def _compensate_all(self) -> None:
+        for comp in reversed(self._compensations):
+            if comp.status != "pending" or comp.compensation is None:
+                continue
+            self._log("compensation_started", tool=comp.compensation, step=comp.step)
+            try:
+                await workflow.execute_activity(
+                    comp.compensation,
+                    ToolCallInput(agent=self.agent, args=comp.args, idempotency_key=comp.idempotency_key),
+                    result_type=ToolCallResult,
+                    start_to_close_timeout=TOOL_TIMEOUT,
+                    retry_policy=COMPENSATION_RETRY,
+                )
+            except ActivityError as err:
+                comp.status = "failed"
+                comp.error = (
+                    err.cause.message if isinstance(err.cause, ApplicationError) else str(err.cause or err)
+                )
+                self._log("compensation_failed", tool=comp.compensation, step=comp.step, error=comp.error)
+            else:
+                comp.status = "done"
+                self._log("compensation_finished", tool=comp.compensation, step=comp.step)
+
+    def _kill_from(self, raw: Any, channel: Channel) -> KillRecord:
+        """Parse and authorise a kill; raises ``Refused``."""
+        if not isinstance(raw, dict):
+            raise Refused(
+                'kill input must be a JSON object: {"by": "...", "reason": "...", "rollback": true}'
+            )
+        try:
+            order = KillInput.model_validate(raw)
+        except ValidationError as err:
+            first = err.errors()[0]
+            raise Refused(f"{'.'.join(str(p) for p in first['loc']) or 'input'}: {first['msg']}") from None
+        assert self._mandate is not None
+        owner = self._mandate.charter.owners.stop_go
+        if order.by.casefold() not in (owner.casefold(), MONITOR.casefold()):
+            raise Refused(f"{order.by} is not the stop/go owner of {self.agent} (only {owner} may kill it)")
+        if self._kill is not None:
+            raise Refused(f"the run was already killed by {self._kill.by}")
+        if self._state in (RunState.COMPLETED, RunState.FAILED):
+            raise Refused("the run has already finished")
+        return KillRecord(
+            at=workflow.now(), by=order.by, reason=order.reason, rollback=order.rollback, channel=channel
+        )
+
+    @workflow.signal(name="kill")
+    def kill_signal(self, payload: Any = None) -> None:
+        """Stop this run: ``{"by": "stop/go owner", "reason": "...", "rollback": true}``."""
+        if self._mandate is None:
+            self._refuse(
+                Channel.SIGNAL, "kill", "the run has not loaded its charter yet; send the kill again", payload
+            )
+            return
+        try:
+            record = self._kill_from(payload, Channel.SIGNAL)
+        except Refused as refusal:
+            self._refuse(Channel.SIGNAL, "kill", str(refusal), payload)
+            return
+        self._stop_by_kill(record)
+
+    @workflow.update(name="kill")
+    def kill_update(self, order: KillInput) -> KillRecord:
+        """Stop this run; refused at once unless sent by the stop/go owner."""
+        record = self._kill_from(order.model_dump(), Channel.UPDATE)
+        self._stop_by_kill(record)
+        return record
+
+    @kill_update.validator
+    def _validate_kill(self, order: KillInput) -> None:
+        if self._mandate is None:
+            raise ApplicationError("the run has not loaded its charter yet; try again", type="NotReady")
+        try:
+            self._kill_from(order.model_dump(), Channel.UPDATE)
+        except Refused as refusal:
+            raise ApplicationError(str(refusal), type="KillRefused", non_retryable=True) from None
 
     async def _take(self, proposal: ToolProposal) -> None:
         assert self._mandate is not None
@@ -148,6 +315,9 @@ class GovernedAgent:
             return
         if rule.policy is Policy.APPROVE:
             request = await self._ask_for_approval(step)
+            if request.status is RequestStatus.DROPPED:
+                self._end_step(step, StepStatus.DROPPED, error=self._why_not(request))
+                return
             if request.status is not RequestStatus.APPROVED:
                 self._end_step(step, StepStatus.REJECTED, error=self._why_not(request))
                 return
@@ -169,6 +339,7 @@ class GovernedAgent:
                 result_type=ToolCallResult,
                 start_to_close_timeout=TOOL_TIMEOUT,
                 retry_policy=TOOL_RETRY,
+                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             )
         except ActivityError as err:
             self._tool_errors += 1
@@ -221,7 +392,7 @@ class GovernedAgent:
         step.request_id = request.id
         self._set_state(RunState.WAITING_APPROVAL)
         self._log("approval_requested", tool=step.tool, request_id=request.id, args_hash=request.args_hash)
-        if not await self._wait_for_decision(request, rule.approval_timeout):
+        if not await self._wait_for_decision(request, rule.approval_timeout) and self._kill is None:
             if request.escalate_to:
                 escalate(request, workflow.now(), rule.approval_timeout)
                 self._escalations += 1
@@ -231,7 +402,7 @@ class GovernedAgent:
                 decided = await self._wait_for_decision(request, rule.approval_timeout)
             else:
                 decided = False
-            if not decided:
+            if not decided and self._kill is None:
                 self._apply(
                     request,
                     Decision(
@@ -243,7 +414,8 @@ class GovernedAgent:
                         at=workflow.now(),
                     ),
                 )
-        self._set_state(RunState.RUNNING)
+        if self._kill is None:
+            self._set_state(RunState.RUNNING)
         return request
 
     async def _wait_for_decision(self, request: ApprovalRequest, timeout: timedelta) -> bool:
@@ -374,6 +546,7 @@ class GovernedAgent:
             rejections=self._rejections,
             cost=self._cost,
             compensations=self._compensations,
+            killed=self._kill,
             outcome=self._outcome,
             summary=self._summary,
         )

@@ -11,7 +11,7 @@ from rich.table import Table
 from mandate.api import PendingApproval
 from mandate.run import AgentStatus
 
-__all__ = ["console", "print_json", "show_status", "show_pending", "short_args"]
+__all__ = ["console", "print_json", "show_status", "show_pending", "show_metrics", "short_args"]
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -37,6 +37,24 @@ def show_status(status: AgentStatus) -> None:
         )
     if status.outcome:
         console.print(f"outcome: [bold]{status.outcome}[/] — {status.summary}")
+    if status.killed:
+        k = status.killed
+        console.print(
+            f"[bold red]killed[/] by {k.by} via {k.channel.value} at {k.at:%Y-%m-%d %H:%M:%S}: {k.reason}"
+            + (" (rollback)" if k.rollback else "")
+        )
+    if status.compensations:
+        table = Table(title="completed writes and their compensation", title_justify="left")
+        for col in ("step", "tool", "undone by", "status"):
+            table.add_column(col)
+        for c in status.compensations:
+            detail = (
+                c.status
+                + (f": {c.error}" if c.error else "")
+                + (f" ({c.irreversible})" if c.irreversible else "")
+            )
+            table.add_row(str(c.step), c.tool, c.compensation or "-", detail)
+        console.print(table)
     console.print(
         f"cost {status.cost:.3f}   violations {status.violations}   rejections {status.rejections}   "
         f"escalations {status.escalations}   refused decisions {status.refused_total}"
@@ -99,3 +117,33 @@ def show_pending(items: list[PendingApproval]) -> None:
         console.print("no pending approvals")
         return
     _pending_table(items)
+
+
+def show_metrics(results: list[Any]) -> None:
+    table = Table(title="outcome metrics", title_justify="left")
+    for col in (
+        "agent",
+        "window",
+        "runs",
+        "completed",
+        "throughput/h",
+        "rework",
+        "exceptions",
+        "escalations",
+        "cost/completed",
+    ):
+        table.add_column(col)
+    for m in results:
+        span = m.window_end - m.window_start
+        table.add_row(
+            m.agent,
+            f"{span.total_seconds() / 60:.0f}m",
+            str(m.runs),
+            str(m.completed),
+            f"{m.throughput_per_hour:.2f}",
+            f"{m.rework_rate:.0%} ({m.rework_runs})",
+            f"{m.exception_rate:.0%} ({m.exception_runs})",
+            f"{m.escalation_rate:.0%} ({m.escalated_runs})",
+            f"{m.cost_per_completed:.4f}",
+        )
+    console.print(table)

@@ -17,7 +17,7 @@ from temporalio.service import RPCError
 
 from mandate import api
 from mandate.charter import Charter, load_charters
-from mandate.cli._render import console, print_json, show_pending, show_status
+from mandate.cli._render import console, print_json, show_metrics, show_pending, show_status
 from mandate.decisions import DecisionKind
 from mandate.errors import MandateError
 from mandate.logging import configure_logging
@@ -100,11 +100,12 @@ def dev(
     db_path = db or settings.server_db
 
     async def main() -> None:
-        from worker import build_worker, start_dev_server
+        from worker import build_worker, start_dev_server, start_monitors
 
         env = await start_dev_server(db=db_path, port=port, ui_port=ui_port)
         try:
             w = build_worker(env.client, task_queue=settings.task_queue, charters=served)
+            await start_monitors(env.client, served, task_queue=settings.task_queue)
             console.print(f"Temporal dev server on localhost:{port} (state in {db_path})")
             console.print(f"Web UI: http://localhost:{ui_port}/namespaces/default/workflows")
             console.print(
@@ -126,10 +127,11 @@ def worker_cmd(charters: ChartersOpt = None, address: AddressOpt = None) -> None
     served = _charters(charters)
 
     async def main() -> None:
-        from worker import build_worker
+        from worker import build_worker, start_monitors
 
         client = await _client(address)
         w = build_worker(client, task_queue=settings.task_queue, charters=served)
+        await start_monitors(client, served, task_queue=settings.task_queue)
         console.print(f"worker on task queue {settings.task_queue!r} serving: {', '.join(sorted(served))}")
         await _run_until_stopped(w)
 
@@ -296,6 +298,90 @@ def reject(
     if not reason.strip():
         fail("--reason must say why")
     _decide(DecisionKind.REJECT, workflow_id, request, approver, reason, address, timeout)
+
+
+@app.command()
+def kill(
+    agent: str,
+    by: Annotated[str, typer.Option("--as", help="the agent's stop/go owner")],
+    reason: Annotated[str, typer.Option("--reason", help="why (required)")],
+    workflow: Annotated[str | None, typer.Option("--workflow", help="stop only this run")] = None,
+    rollback: Annotated[bool, typer.Option("--rollback", help="undo completed writes, newest first")] = False,
+    as_json: JsonOpt = False,
+    address: AddressOpt = None,
+) -> None:
+    """Stop an agent: pause new starts and cancel (or roll back) its running runs."""
+    if not reason.strip():
+        fail("--reason must say why")
+
+    async def main() -> Any:
+        return await api.kill_agent(
+            await _client(address), agent, by=by, reason=reason, rollback=rollback, workflow_id=workflow
+        )
+
+    decision = run(main)
+    if as_json:
+        print_json(decision.model_dump(mode="json"))
+        return
+    scope = f"run {workflow}" if workflow else f"{agent} paused; new starts refused"
+    console.print(f"{scope}; {decision.action}: {len(decision.workflows)} running run(s) told to stop")
+    for wf in decision.workflows:
+        console.print(f"  {wf}")
+
+
+@app.command()
+def resume(
+    agent: str,
+    by: Annotated[str, typer.Option("--as", help="the agent's stop/go owner")],
+    reason: Annotated[str, typer.Option("--reason", help="why it is safe again")],
+    address: AddressOpt = None,
+) -> None:
+    """Lift a stop (stop/go owner only); the monitor then judges only runs started from now on."""
+    if not reason.strip():
+        fail("--reason must say why")
+
+    async def main() -> Any:
+        return await api.resume_agent(await _client(address), agent, by=by, reason=reason)
+
+    state = run(main)
+    console.print(
+        f"{agent} resumed by {by}; the monitor judges runs started since {state.since:%Y-%m-%d %H:%M:%S}"
+    )
+
+
+@app.command()
+def metrics(
+    agent: Annotated[str | None, typer.Option("--agent", help="one agent [default: every charter]")] = None,
+    window: Annotated[str, typer.Option("--window", help="e.g. 15m, 1h, 1d")] = "1h",
+    as_json: JsonOpt = False,
+    charters: ChartersOpt = None,
+    address: AddressOpt = None,
+) -> None:
+    """The five outcome metrics per agent over a window, from Temporal visibility."""
+    from mandate.durations import parse_duration
+
+    try:
+        span = parse_duration(window)
+    except ValueError as err:
+        fail(f"--window: {err}")
+    agents = [agent] if agent else sorted(_charters(charters))
+
+    async def main() -> list[Any]:
+        from activities.metrics import compute_metrics
+        from mandate.outcomes import MetricsQuery
+
+        client = await _client(address)
+        return [
+            await compute_metrics(client, MetricsQuery(agent=a, window_seconds=span.total_seconds()))
+            for a in agents
+        ]
+
+    results = run(main)
+    if as_json:
+        data = [m.model_dump(mode="json") for m in results]
+        print_json(data[0] if agent else data)
+    else:
+        show_metrics(results)
 
 
 @app.command()

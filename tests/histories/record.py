@@ -52,10 +52,23 @@ async def main() -> None:
         await rejected.signal("approve", "yes please")
         await rejected.signal("reject", {"approver": "sam@example.com", "reason": "replacement sent instead"})
         await rejected.result()
-        for handle in (approved, rejected):
+        # killed and rolled back: refund approved, then the stop/go owner kills the run with rollback
+        killed = await start_refund(client, "record", "refund-killed-rolled-back", 1003)
+        await wait_pending(killed, "issue_refund")
+        await killed.signal("approve", {"approver": "raj@example.com", "reason": "ok"})
+        await wait_pending(killed, "notify_customer")
+        await killed.execute_update(
+            "kill", {"by": "sam@example.com", "reason": "incident 42", "rollback": True}
+        )
+        await killed.result()
+        for handle in (approved, rejected, killed):
+            target = HERE / f"{handle.id}.json"
+            if target.exists():
+                print(f"kept {target.name} (recorded by older code: that is the point)")
+                continue
             history = await handle.fetch_history()
-            (HERE / f"{handle.id}.json").write_text(history.to_json())
-            print(f"wrote {handle.id}.json")
+            target.write_text(history.to_json())
+            print(f"wrote {target.name}")
     await env.shutdown()
 
 

@@ -1,0 +1,110 @@
+"""Outcome metrics and kill decisions: the types the monitor, the CLI and the runs share."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+__all__ = [
+    "OutcomeMetrics",
+    "MetricsQuery",
+    "Breach",
+    "Evaluation",
+    "KillDecision",
+    "PauseState",
+    "EnforceInput",
+    "EnforceResult",
+    "ResumeInput",
+]
+
+KillAction = Literal["pause", "cancel", "rollback"]
+DecisionAction = Literal["pause", "cancel", "rollback", "resume"]
+
+
+class MetricsQuery(BaseModel):
+    agent: str
+    window_seconds: float = Field(gt=0)
+    since: datetime | None = Field(
+        default=None, description="ignore runs started before this (the last resume)"
+    )
+
+
+class OutcomeMetrics(BaseModel):
+    """System outcomes of one agent over a window, computed from Temporal visibility alone."""
+
+    agent: str
+    window_start: datetime
+    window_end: datetime
+    runs: int = Field(description="runs started in the window")
+    completed: int
+    failed: int = Field(description="ended failed, terminated, timed out or cancelled")
+    running: int
+    rework_runs: int = Field(description="a person rejected an action the agent proposed")
+    exception_runs: int = Field(description="failed, killed, a policy violation or a tool error")
+    escalated_runs: int = Field(description="a decision went past the first approvers")
+    total_cost: float
+    throughput_per_hour: float
+    rework_rate: float
+    exception_rate: float
+    escalation_rate: float
+    cost_per_completed: float
+
+
+class Breach(BaseModel):
+    metric: str
+    value: float
+    threshold: float
+
+
+class Evaluation(BaseModel):
+    """One check of the kill criteria."""
+
+    at: datetime
+    metrics: OutcomeMetrics
+    thresholds: dict[str, float | int | str]
+    breaches: list[Breach]
+    enough_samples: bool
+
+
+class KillDecision(BaseModel):
+    """A stop taken by the monitor or by the stop/go owner, with its evidence."""
+
+    at: datetime
+    agent: str
+    by: str
+    reason: str
+    action: DecisionAction
+    evaluation: Evaluation | None = None
+    workflows: list[str] = Field(default_factory=list)
+    workflow: str | None = Field(default=None, description="set when one run was killed by hand")
+
+
+class PauseState(BaseModel):
+    """Whether new starts of an agent are refused, and why."""
+
+    agent: str
+    paused: bool
+    stop_go_owner: str
+    decision: KillDecision | None = None
+    since: datetime | None = Field(
+        default=None, description="runs before this were dealt with at the last resume"
+    )
+
+
+class EnforceInput(BaseModel):
+    agent: str
+    action: KillAction
+    by: str
+    reason: str
+    workflow: str | None = None
+
+
+class EnforceResult(BaseModel):
+    workflows: list[str]
+
+
+class ResumeInput(BaseModel):
+    by: str
+    reason: str

@@ -1,0 +1,269 @@
+"""The kill-criteria monitor: one long-running workflow per agent.
+
+At the charter's ``check_every`` it computes the agent's outcome metrics over the
+charter's ``window`` (an activity reading visibility) and compares them with the
+thresholds. On a breach it takes the charter's action: ``pause`` refuses new starts,
+``cancel`` also cancels every running run, ``rollback`` tells every running run to
+undo its completed writes. Only the stop/go owner resumes. Every decision that acts
+is kept with its evidence. The history stays small through continue-as-new.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import timedelta
+
+from pydantic import BaseModel, Field
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.metrics import ENFORCE_ACTIVITY, EVALUATE_ACTIVITY
+    from mandate.charter import KillCriteria
+    from mandate.decisions import KillRequest
+    from mandate.outcomes import (
+        Breach,
+        EnforceInput,
+        EnforceResult,
+        Evaluation,
+        KillDecision,
+        MetricsQuery,
+        OutcomeMetrics,
+        PauseState,
+        ResumeInput,
+    )
+    from mandate.run import AgentMandate, LoadMandateInput
+    from workflows.governed import LOAD_MANDATE_ACTIVITY
+
+__all__ = ["KillMonitor", "MonitorInput", "monitor_id"]
+
+KEEP_DECISIONS = 20
+CHECKS_PER_RUN = 200
+
+
+def monitor_id(agent: str) -> str:
+    return f"mandate-monitor-{agent}"
+
+
+class MonitorInput(BaseModel):
+    """Carried across continue-as-new."""
+
+    agent: str
+    pause: PauseState | None = None
+    decisions: list[KillDecision] = Field(default_factory=list)
+    last_evaluation: Evaluation | None = None
+
+
+def evaluate(metrics: OutcomeMetrics, criteria: KillCriteria, at) -> Evaluation:  # noqa: ANN001
+    """Compare metrics with thresholds (pure)."""
+    thresholds: dict[str, float | int | str] = {
+        "window": str(criteria.window),
+        "min_samples": criteria.min_samples,
+        "action": criteria.action,
+    }
+    checks = [
+        ("exception_rate", metrics.exception_rate, criteria.max_exception_rate),
+        ("rework_rate", metrics.rework_rate, criteria.max_rework_rate),
+        ("escalation_rate", metrics.escalation_rate, criteria.max_escalation_rate),
+        ("cost_per_completed", metrics.cost_per_completed, criteria.max_cost_per_workflow),
+    ]
+    breaches = []
+    enough = metrics.runs >= criteria.min_samples
+    for name, value, limit in checks:
+        if limit is None:
+            continue
+        thresholds[f"max_{name}" if name != "cost_per_completed" else "max_cost_per_workflow"] = limit
+        if enough and value > limit:
+            breaches.append(Breach(metric=name, value=value, threshold=limit))
+    return Evaluation(at=at, metrics=metrics, thresholds=thresholds, breaches=breaches, enough_samples=enough)
+
+
+@workflow.defn(name="MandateMonitor")
+class KillMonitor:
+    @workflow.init
+    def __init__(self, monitor_input: MonitorInput) -> None:
+        self._agent = monitor_input.agent
+        self._pause = monitor_input.pause
+        self._decisions = list(monitor_input.decisions)
+        self._last = monitor_input.last_evaluation
+        self._mandate: AgentMandate | None = None
+        self._busy = False
+        self._pending_kill: KillDecision | None = None
+
+    @workflow.run
+    async def run(self, monitor_input: MonitorInput) -> None:
+        self._mandate = await workflow.execute_local_activity(
+            LOAD_MANDATE_ACTIVITY,
+            LoadMandateInput(agent=self._agent),
+            result_type=AgentMandate,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(maximum_attempts=3, non_retryable_error_types=["AgentNotServed"]),
+        )
+        if self._pause is None:
+            self._pause = PauseState(
+                agent=self._agent, paused=False, stop_go_owner=self._mandate.charter.owners.stop_go
+            )
+        criteria = self._mandate.charter.kill_criteria
+        for _ in range(CHECKS_PER_RUN):
+            if criteria is None:
+                await workflow.wait_condition(lambda: self._pending_kill is not None)
+            else:
+                with contextlib.suppress(TimeoutError):  # the timeout is the check interval
+                    await workflow.wait_condition(
+                        lambda: self._pending_kill is not None, timeout=criteria.check_every
+                    )
+            if self._pending_kill is not None:
+                decision, self._pending_kill = self._pending_kill, None
+                await self._act(decision)
+            elif criteria is not None and not self._pause.paused:
+                await self._check(criteria)
+            if workflow.info().is_continue_as_new_suggested():
+                break
+        await workflow.wait_condition(lambda: workflow.all_handlers_finished() and self._pending_kill is None)
+        workflow.continue_as_new(
+            MonitorInput(
+                agent=self._agent, pause=self._pause, decisions=self._decisions, last_evaluation=self._last
+            )
+        )
+
+    async def _check(self, criteria: KillCriteria) -> None:
+        assert self._pause is not None
+        metrics = await workflow.execute_activity(
+            EVALUATE_ACTIVITY,
+            MetricsQuery(
+                agent=self._agent,
+                window_seconds=criteria.window.total_seconds(),
+                since=self._pause.since,
+            ),
+            result_type=OutcomeMetrics,
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=RetryPolicy(maximum_attempts=3),
+        )
+        evaluation = evaluate(metrics, criteria, workflow.now())
+        self._last = evaluation
+        if evaluation.breaches:
+            worst = "; ".join(f"{b.metric} {b.value:g} > {b.threshold:g}" for b in evaluation.breaches)
+            workflow.logger.warning(
+                "kill_criteria_breached", extra={"mandate": {"agent": self._agent, "breaches": worst}}
+            )
+            await self._act(
+                KillDecision(
+                    at=workflow.now(),
+                    agent=self._agent,
+                    by="mandate-monitor",
+                    reason=f"kill criteria breached: {worst}",
+                    action=criteria.action,
+                    evaluation=evaluation,
+                )
+            )
+
+    async def _act(self, decision: KillDecision) -> None:
+        assert self._pause is not None
+        self._busy = True
+        try:
+            if decision.workflow is None:
+                self._pause = PauseState(
+                    agent=self._agent,
+                    paused=True,
+                    stop_go_owner=self._pause.stop_go_owner,
+                    decision=decision,
+                    since=self._pause.since,
+                )
+            result = await workflow.execute_activity(
+                ENFORCE_ACTIVITY,
+                EnforceInput(
+                    agent=self._agent,
+                    action=decision.action,
+                    by=decision.by,
+                    reason=decision.reason,
+                    workflow=decision.workflow,
+                ),
+                result_type=EnforceResult,
+                start_to_close_timeout=timedelta(minutes=10),
+                heartbeat_timeout=timedelta(minutes=2),
+            )
+            decision.workflows = result.workflows
+            self._decisions.append(decision)
+            del self._decisions[:-KEEP_DECISIONS]
+            workflow.logger.warning(
+                "agent_killed",
+                extra={
+                    "mandate": {
+                        "agent": self._agent,
+                        "action": decision.action,
+                        "by": decision.by,
+                        "workflows": len(result.workflows),
+                    }
+                },
+            )
+        finally:
+            self._busy = False
+
+    # ---------------------------------------------------------------- handlers
+
+    def _require_stop_go(self, who: str) -> None:
+        owner = self._pause.stop_go_owner if self._pause else None
+        if owner is None:
+            raise ApplicationError(
+                "the monitor is still starting; try again", type="NotReady", non_retryable=True
+            )
+        if who.strip().casefold() != owner.casefold():
+            raise ApplicationError(
+                f"{who} is not the stop/go owner of {self._agent} (only {owner} may kill or resume it)",
+                type="NotStopGoOwner",
+                non_retryable=True,
+            )
+
+    @workflow.update(name="kill")
+    async def kill(self, order: KillRequest) -> KillDecision:
+        """The stop/go owner stops the fleet (or one run)."""
+        decision = KillDecision(
+            at=workflow.now(),
+            agent=self._agent,
+            by=order.by,
+            reason=order.reason,
+            action="rollback" if order.rollback else "cancel",
+            workflow=order.workflow,
+        )
+        self._pending_kill = decision
+        await workflow.wait_condition(lambda: any(d is decision for d in self._decisions))
+        return decision
+
+    @kill.validator
+    def _validate_kill(self, order: KillRequest) -> None:
+        self._require_stop_go(order.by)
+        if self._pending_kill is not None or self._busy:
+            raise ApplicationError("a kill is already in progress", type="KillInProgress", non_retryable=True)
+
+    @workflow.update(name="resume")
+    def resume(self, order: ResumeInput) -> PauseState:
+        """The stop/go owner lifts the stop; the monitor then judges only runs started from now on."""
+        assert self._pause is not None
+        self._pause = PauseState(
+            agent=self._agent, paused=False, stop_go_owner=self._pause.stop_go_owner, since=workflow.now()
+        )
+        self._decisions.append(
+            KillDecision(
+                at=workflow.now(), agent=self._agent, by=order.by, reason=order.reason, action="resume"
+            )
+        )
+        return self._pause
+
+    @resume.validator
+    def _validate_resume(self, order: ResumeInput) -> None:
+        self._require_stop_go(order.by)
+        if self._pause is not None and not self._pause.paused:
+            raise ApplicationError(f"{self._agent} is not paused", type="NotPaused", non_retryable=True)
+
+    @workflow.query(name="pause_state")
+    def pause_state(self) -> PauseState | None:
+        return self._pause
+
+    @workflow.query(name="decisions")
+    def decisions(self) -> list[KillDecision]:
+        return self._decisions
+
+    @workflow.query(name="last_evaluation")
+    def last_evaluation(self) -> Evaluation | None:
+        return self._last
