@@ -353,3 +353,27 @@ async def test_monitor_survives_a_worker_restart(client, task_queue, charters):
         assert decision.action == "cancel"
         assert (await paused(client, "refund-a")) is not None
         await api.resume_agent(client, "refund-a", by=SAM, reason="done")
+
+
+async def test_monitor_continues_as_new_and_keeps_its_pause(client, task_queue, charters):
+    from workflows.monitor import MonitorInput
+
+    served = {"refund-a": charter_for("refund-a", charters["refund-agent"], min_samples=1000)}
+    async with build_worker(client, task_queue=task_queue, charters=served, workflows=_by_type(served)):
+        handle = await client.start_workflow(
+            KillMonitor.run,
+            MonitorInput(agent="refund-a", checks_per_run=2),
+            id=monitor_id("refund-a"),
+            task_queue=task_queue,
+        )
+        first_run = (await handle.describe()).run_id
+        await api.kill_agent(client, "refund-a", by=SAM, reason="hold")
+
+        async def new_run():
+            desc = await client.get_workflow_handle(monitor_id("refund-a")).describe()
+            return desc if desc.run_id != first_run else None
+
+        await eventually(new_run, timeout=15, what="continue-as-new")
+        state = await paused(client, "refund-a")
+        assert state is not None and state.decision is not None and state.decision.reason == "hold"
+        assert [d.by for d in await api.kill_decisions(client, "refund-a")] == [SAM]

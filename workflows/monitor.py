@@ -40,6 +40,7 @@ __all__ = ["KillMonitor", "MonitorInput", "monitor_id"]
 
 KEEP_DECISIONS = 20
 CHECKS_PER_RUN = 200
+IDLE_RELOAD = timedelta(minutes=5)
 
 
 def monitor_id(agent: str) -> str:
@@ -53,6 +54,7 @@ class MonitorInput(BaseModel):
     pause: PauseState | None = None
     decisions: list[KillDecision] = Field(default_factory=list)
     last_evaluation: Evaluation | None = None
+    checks_per_run: int = Field(default=CHECKS_PER_RUN, ge=1, description="checks before continue-as-new")
 
 
 def evaluate(metrics: OutcomeMetrics, criteria: KillCriteria, at) -> Evaluation:  # noqa: ANN001
@@ -87,12 +89,45 @@ class KillMonitor:
         self._pause = monitor_input.pause
         self._decisions = list(monitor_input.decisions)
         self._last = monitor_input.last_evaluation
+        self._checks_per_run = monitor_input.checks_per_run
         self._mandate: AgentMandate | None = None
         self._busy = False
         self._pending_kill: KillDecision | None = None
 
     @workflow.run
     async def run(self, monitor_input: MonitorInput) -> None:
+        await self._reload()
+        for _ in range(self._checks_per_run):
+            assert self._mandate is not None and self._pause is not None
+            criteria = self._mandate.charter.kill_criteria
+            with contextlib.suppress(TimeoutError):  # the timeout is the check interval
+                await workflow.wait_condition(
+                    lambda: self._pending_kill is not None,
+                    timeout=criteria.check_every if criteria else IDLE_RELOAD,
+                )
+            if self._pending_kill is not None:
+                decision, self._pending_kill = self._pending_kill, None
+                await self._act(decision)
+                continue
+            # The worker's charter may have changed (a lowered threshold): judge by today's.
+            await self._reload()
+            criteria = self._mandate.charter.kill_criteria
+            if criteria is not None and not self._pause.paused:
+                await self._check(criteria)
+            if workflow.info().is_continue_as_new_suggested():
+                break
+        await workflow.wait_condition(lambda: workflow.all_handlers_finished() and self._pending_kill is None)
+        workflow.continue_as_new(
+            MonitorInput(
+                agent=self._agent,
+                pause=self._pause,
+                decisions=self._decisions,
+                last_evaluation=self._last,
+                checks_per_run=self._checks_per_run,
+            )
+        )
+
+    async def _reload(self) -> None:
         self._mandate = await workflow.execute_local_activity(
             LOAD_MANDATE_ACTIVITY,
             LoadMandateInput(agent=self._agent),
@@ -100,32 +135,11 @@ class KillMonitor:
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RetryPolicy(maximum_attempts=3, non_retryable_error_types=["AgentNotServed"]),
         )
+        owner = self._mandate.charter.owners.stop_go
         if self._pause is None:
-            self._pause = PauseState(
-                agent=self._agent, paused=False, stop_go_owner=self._mandate.charter.owners.stop_go
-            )
-        criteria = self._mandate.charter.kill_criteria
-        for _ in range(CHECKS_PER_RUN):
-            if criteria is None:
-                await workflow.wait_condition(lambda: self._pending_kill is not None)
-            else:
-                with contextlib.suppress(TimeoutError):  # the timeout is the check interval
-                    await workflow.wait_condition(
-                        lambda: self._pending_kill is not None, timeout=criteria.check_every
-                    )
-            if self._pending_kill is not None:
-                decision, self._pending_kill = self._pending_kill, None
-                await self._act(decision)
-            elif criteria is not None and not self._pause.paused:
-                await self._check(criteria)
-            if workflow.info().is_continue_as_new_suggested():
-                break
-        await workflow.wait_condition(lambda: workflow.all_handlers_finished() and self._pending_kill is None)
-        workflow.continue_as_new(
-            MonitorInput(
-                agent=self._agent, pause=self._pause, decisions=self._decisions, last_evaluation=self._last
-            )
-        )
+            self._pause = PauseState(agent=self._agent, paused=False, stop_go_owner=owner)
+        elif self._pause.stop_go_owner != owner:
+            self._pause = self._pause.model_copy(update={"stop_go_owner": owner})
 
     async def _check(self, criteria: KillCriteria) -> None:
         assert self._pause is not None
