@@ -61,7 +61,7 @@ def show_status(status: AgentStatus) -> None:
     )
     steps = Table(title="steps", title_justify="left")
     for col in ("#", "tool", "authority", "policy", "status", "detail"):
-        steps.add_column(col)
+        steps.add_column(col, overflow="fold" if col == "tool" else "ellipsis")
     for s in status.steps:
         detail = s.error or (short_args(s.result, 50) if s.result else "")
         steps.add_row(
@@ -95,7 +95,15 @@ def show_status(status: AgentStatus) -> None:
 
 def _pending_table(items: list[PendingApproval]) -> None:
     table = Table(title="pending approvals", title_justify="left")
-    for col in ("workflow", "request", "tool", "arguments", "args hash", "approvers", "deadline"):
+    # Ids and tool names are what a person copies next: keep each whole on one line; the rest may wrap.
+    widest = {
+        "workflow": max(len(p.workflow_id) for p in items),
+        "request": max(len(p.request.id) for p in items),
+        "tool": max(len(p.request.tool) for p in items),
+    }
+    for col, width in widest.items():
+        table.add_column(col, no_wrap=True, min_width=max(width, len(col)))
+    for col in ("arguments", "args hash", "approvers", "deadline"):
         table.add_column(col)
     for p in items:
         r = p.request

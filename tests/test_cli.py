@@ -1,0 +1,674 @@
+"""The `mandate` command line, run as a user runs it: real subprocesses against a real `mandate dev`.
+
+One `mandate dev` (embedded Temporal dev server + worker) serves the whole module, on free
+ports, in a temporary directory holding a copy of `charters/` and its own MANDATE_HOME.
+Every command is the installed `mandate` (or the stock `temporal` CLI) with
+`--address 127.0.0.1:PORT`; the tests read only what a user sees: exit codes, stdout, stderr,
+and the demo shop's SQLite file.
+
+A `mandate` command used to die *after* doing its work, while the interpreter finalized
+(SIGABRT "Fatal Python error: PyGILState_Release ... finalizing"; temporalio/sdk-python#300);
+`mandate.cli.main` now leaves with `os._exit`. The helper below records any such exit crash and
+`test_commands_exit_without_crashing` fails if one is seen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def _executable(name: str) -> str:
+    beside = BIN / name
+    return str(beside) if beside.exists() else (shutil.which(name) or "")
+
+
+MANDATE = _executable("mandate")
+TEMPORAL = _executable("temporal")
+
+START_TIMEOUT = 60.0  # the dev server and worker answering
+STOP_TIMEOUT = 30.0  # SIGINT to exit
+WAIT = 30.0  # a run reaching a state
+CALL_TIMEOUT = 60.0  # one CLI call
+
+ID_RE = re.compile(r"^refund-agent-[0-9a-f]{12}$")
+CRASH_CODES = {-signal.SIGABRT, -signal.SIGSEGV, 128 + signal.SIGABRT, 128 + signal.SIGSEGV}
+
+pytestmark = pytest.mark.skipif(
+    not (MANDATE and TEMPORAL), reason="`mandate` / `temporal` executables not installed"
+)
+
+# Every CLI call that died while the interpreter shut down, for test_commands_exit_without_crashing.
+EXIT_CRASHES: list[str] = []
+
+
+# --------------------------------------------------------------------------- running the CLI
+
+
+@dataclass
+class Result:
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+    crashed_at_exit: bool = False
+
+    def __str__(self) -> str:
+        return f"$ {' '.join(self.args)}\n-> exit {self.returncode}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+
+    @property
+    def ok(self) -> bool:
+        """Exit 0 (an exit crash is not success: it is also recorded for the crash test)."""
+        return self.returncode == 0
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+@dataclass
+class Server:
+    address: str
+    port: int
+    cwd: Path
+    home: Path
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _clean_env(home: Path) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TEMPORAL_", "MANDATE_"))
+        and k not in ("COLUMNS", "LINES", "FORCE_COLOR", "NO_COLOR")
+    }
+    env["MANDATE_HOME"] = str(home)
+    # Output reaches the pipe as it is printed, so an exit crash cannot swallow it.
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _exec(
+    cmd: list[str], cwd: Path, env: dict[str, str], timeout: float = CALL_TIMEOUT
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _is_exit_crash(proc: subprocess.CompletedProcess[str]) -> bool:
+    return proc.returncode in CRASH_CODES
+
+
+def _strip_crash(stderr: str) -> str:
+    cut = stderr.find("Fatal Python error")
+    return stderr if cut < 0 else stderr[:cut]
+
+
+def cli(
+    server: Server,
+    *args: str,
+    address: str | None = "",
+    retry: bool = True,
+    columns: int | None = None,
+    timeout: float = CALL_TIMEOUT,
+) -> Result:
+    """Run `mandate ARGS --address <server>`; ``retry`` only for commands that are safe to repeat."""
+    cmd = [MANDATE, *args]
+    addr = server.address if address == "" else address
+    if addr is not None:
+        cmd += ["--address", addr]
+    env = dict(server.env)
+    if columns:
+        env["COLUMNS"] = str(columns)
+    for attempt in range(4):
+        proc = _exec(cmd, server.cwd, env, timeout)
+        if not _is_exit_crash(proc):
+            return Result(cmd, proc.returncode, proc.stdout, proc.stderr)
+        EXIT_CRASHES.append(f"{' '.join(args)} -> exit {proc.returncode}: {proc.stderr.strip()[:300]}")
+        if not retry or attempt == 3:
+            return Result(cmd, proc.returncode, proc.stdout, _strip_crash(proc.stderr), crashed_at_exit=True)
+    raise AssertionError("unreachable")
+
+
+def temporal(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
+    return _exec([TEMPORAL, *args, "--address", server.address], server.cwd, server.env)
+
+
+def one_line_error(r: Result) -> str:
+    """The command failed the way the design says: exit 1, one `error:` line on stderr, no traceback."""
+    assert r.returncode == 1, r
+    assert "Traceback" not in r.stderr + r.stdout, r
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r
+    assert lines[0].startswith("error: "), r
+    return lines[0]
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout: float = WAIT, every: float = 0.25) -> Any:
+    """Call ``probe`` until it returns something truthy; fail with the last value after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        last = probe()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
+        time.sleep(every)
+
+
+def status_json(server: Server, workflow_id: str) -> dict[str, Any]:
+    r = cli(server, "status", workflow_id, "--json")
+    assert r.ok, r
+    return r.json()
+
+
+def wait_status(
+    server: Server, workflow_id: str, what: str, check: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+
+    def probe() -> Any:
+        seen.clear()
+        seen.update(status_json(server, workflow_id))
+        return seen if check(seen) else None
+
+    try:
+        return wait_for(what, probe)
+    except AssertionError:
+        brief = {
+            k: seen.get(k) for k in ("state", "outcome", "summary", "pending", "decisions", "refused_total")
+        }
+        raise AssertionError(f"{workflow_id}: timed out waiting for {what}; last status: {brief}") from None
+
+
+def start_refund(server: Server, order_id: int, requested_by: str = "bob@example.com") -> tuple[Result, str]:
+    r = cli(
+        server,
+        "start",
+        "refund-agent",
+        "--input",
+        json.dumps({"order_id": order_id, "reason": "arrived damaged"}),
+        "--requested-by",
+        requested_by,
+        retry=False,  # a second start would be a second run
+    )
+    assert r.ok, r
+    workflow_id = r.stdout.strip()
+    assert ID_RE.match(workflow_id), r
+    return r, workflow_id
+
+
+def wait_pending_tool(server: Server, workflow_id: str, tool: str) -> dict[str, Any]:
+    status = wait_status(
+        server,
+        workflow_id,
+        f"a pending {tool} request",
+        lambda s: s["state"] == "waiting_approval" and any(p["tool"] == tool for p in s["pending"]),
+    )
+    return next(p for p in status["pending"] if p["tool"] == tool)
+
+
+def shop_refunds(server: Server, order_id: int) -> list[tuple[Any, ...]]:
+    db_path = server.home / "shop.db"
+    assert db_path.exists(), f"no shop database at {db_path}"
+    db = sqlite3.connect(db_path, timeout=10)
+    try:
+        return db.execute("SELECT order_id, status FROM refunds WHERE order_id = ?", (order_id,)).fetchall()
+    finally:
+        db.close()
+
+
+# --------------------------------------------------------------------------- the server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    cwd = tmp_path_factory.mktemp("mandate-cli")
+    shutil.copytree(REPO / "charters", cwd / "charters")
+    home = cwd / "home"
+    env = _clean_env(home)
+    port, ui_port = _free_port(), _free_port()
+    while ui_port == port:
+        ui_port = _free_port()
+    log = cwd / "dev.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [MANDATE, "dev", "--port", str(port), "--ui-port", str(ui_port)],
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group, so a hung server can be killed whole
+        )
+    srv = Server(address=f"127.0.0.1:{port}", port=port, cwd=cwd, home=home, env=env, proc=proc, log=log)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(
+                    f"`mandate dev` exited with {proc.returncode}:\n{log.read_text(errors='replace')}"
+                )
+            probe = _exec([MANDATE, "pending", "--address", srv.address], cwd, env, timeout=20)
+            if probe.returncode == 0 or _is_exit_crash(probe):
+                break
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"`mandate dev` not answering after {START_TIMEOUT:.0f}s; last probe: {probe.stderr.strip()}\n"
+                    f"{log.read_text(errors='replace')}"
+                )
+            time.sleep(0.3)
+        yield srv
+    finally:
+        _stop(srv)
+
+
+def _stop(srv: Server) -> None:
+    proc = srv.proc
+    exited_in_time = True
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            exited_in_time = False
+    leftovers = True
+    try:
+        os.killpg(proc.pid, 0)  # anything left in the group `mandate dev` led (the Temporal server)?
+    except (ProcessLookupError, PermissionError):
+        leftovers = False
+    if leftovers or not exited_in_time:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    output = srv.log.read_text(errors="replace")
+    assert exited_in_time, f"`mandate dev` ignored SIGINT for {STOP_TIMEOUT:.0f}s:\n{output}"
+    assert not leftovers, f"`mandate dev` exited but left processes in its group running:\n{output}"
+    assert proc.returncode == 0, f"`mandate dev` exited with {proc.returncode} on SIGINT:\n{output}"
+    assert "stopped." in output, output
+    assert "Traceback" not in output, output
+
+
+# --------------------------------------------------------------------------- 1. start, pending, status
+
+
+@dataclass
+class Started:
+    result: Result
+    workflow_id: str
+
+
+@pytest.fixture(scope="module")
+def run_1003(server: Server) -> Started:
+    """A run for order 1003 that has reached its issue_refund approval; test 2 takes it to the end."""
+    r, workflow_id = start_refund(server, 1003)
+    return Started(r, workflow_id)
+
+
+def test_start_prints_the_workflow_id_and_the_request_shows_everywhere(
+    server: Server, run_1003: Started
+) -> None:
+    r = run_1003.result
+    assert r.ok, r
+    assert r.stdout.endswith("\n") and len(r.stdout.splitlines()) == 1, r
+    assert r.stdout.strip() == run_1003.workflow_id
+    assert r.stderr.strip() == "", r
+    workflow_id = run_1003.workflow_id
+
+    def pending_item() -> dict[str, Any] | None:
+        p = cli(server, "pending", "--json")
+        assert p.ok, p
+        items = p.json()
+        assert isinstance(items, list), p
+        return next(
+            (i for i in items if i["workflow_id"] == workflow_id and i["tool"] == "issue_refund"), None
+        )
+
+    item = wait_for(f"{workflow_id}'s issue_refund request in `mandate pending --json`", pending_item)
+    assert item["agent"] == "refund-agent"
+    assert item["id"] == "r1"
+    assert item["args"] == {
+        "order_id": 1003,
+        "amount_cents": item["args"]["amount_cents"],
+        "reason": "arrived damaged",
+    }
+    assert isinstance(item["args"]["amount_cents"], int) and item["args"]["amount_cents"] > 0
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", item["args_hash"]), item
+    assert item["approvers"] == ["raj@example.com", "sam@example.com"]
+    assert item["requested_by"] == "bob@example.com"
+    assert item["status"] == "pending"
+
+    p = cli(server, "pending", "--agent", "refund-agent", "--json")
+    assert p.ok, p
+    assert any(i["workflow_id"] == workflow_id for i in p.json()), p
+    p = cli(server, "pending", "--agent", "no-such-agent", "--json")
+    assert p.ok, p
+    assert p.json() == [], p
+
+    table = cli(server, "pending", columns=250)
+    assert table.ok, table
+    assert workflow_id in table.stdout, table
+    assert "issue_refund" in table.stdout, table
+    assert item["args_hash"][7:19] in table.stdout, table
+
+    s = cli(server, "status", workflow_id, columns=250)
+    assert s.ok, s
+    assert "waiting_approval" in s.stdout, s
+    for owner in ("ana@example.com", "raj@example.com", "qi@example.com", "sam@example.com"):
+        assert owner in s.stdout, s
+    assert "issue_refund" in s.stdout, s
+
+    status = status_json(server, workflow_id)
+    assert status["workflow_id"] == workflow_id
+    assert status["state"] == "waiting_approval"
+    assert status["requested_by"] == "bob@example.com"
+    assert status["owners"] == {
+        "workflow": "ana@example.com",
+        "risk": "raj@example.com",
+        "quality": "qi@example.com",
+        "stop_go": "sam@example.com",
+    }
+    assert [p["id"] for p in status["pending"]] == ["r1"]
+    assert [s["tool"] for s in status["steps"]] == ["lookup_order", "check_refund_policy", "issue_refund"]
+
+
+def test_pending_table_at_default_width_names_the_run(server: Server, run_1003: Started) -> None:
+    wait_pending_tool(server, run_1003.workflow_id, "issue_refund")
+    table = cli(server, "pending")  # no COLUMNS: what a pipe or an 80-column terminal gets
+    assert table.ok, table
+    assert run_1003.workflow_id in table.stdout, table
+    assert "issue_refund" in table.stdout, table
+
+
+# --------------------------------------------------------------------------- 2. approve: refusals, update, signal
+
+
+def test_approve_refuses_outsiders_and_self_approval_then_update_and_signal_complete_the_refund(
+    server: Server, run_1003: Started
+) -> None:
+    workflow_id = run_1003.workflow_id
+    wait_pending_tool(server, workflow_id, "issue_refund")
+
+    line = one_line_error(cli(server, "approve", workflow_id, "--as", "mallory@example.com"))
+    assert "mallory@example.com" in line and "not an approver" in line, line
+
+    line = one_line_error(cli(server, "approve", workflow_id, "--as", "bob@example.com"))
+    assert "bob@example.com" in line and "approve" in line, line
+
+    # The update's validator refused both before anything reached the history.
+    status = status_json(server, workflow_id)
+    assert status["state"] == "waiting_approval"
+    assert status["decisions"] == []
+    assert [p["id"] for p in status["pending"]] == ["r1"]
+
+    r = cli(server, "approve", workflow_id, "--as", "raj@example.com", "--reason", "ok", retry=False)
+    assert r.ok, r
+    assert "approved" in r.stdout and "r1" in r.stdout and "raj@example.com" in r.stdout, r
+    assert "Traceback" not in r.stderr, r
+
+    notify = wait_pending_tool(server, workflow_id, "notify_customer")
+    assert notify["id"] == "r2"
+    assert "qi@example.com" in notify["approvers"]
+
+    sig = temporal(
+        server,
+        "workflow",
+        "signal",
+        "--workflow-id",
+        workflow_id,
+        "--name",
+        "approve",
+        "--input",
+        '{"approver": "qi@example.com", "reason": "fine"}',
+    )
+    assert sig.returncode == 0, f"{sig.stdout}\n{sig.stderr}"
+
+    status = wait_status(server, workflow_id, "state completed", lambda s: s["state"] == "completed")
+    assert status["outcome"] == "refunded", status["summary"]
+    decisions = [(d["request_id"], d["kind"], d["approver"], d["channel"]) for d in status["decisions"]]
+    assert decisions == [
+        ("r1", "approve", "raj@example.com", "update"),
+        ("r2", "approve", "qi@example.com", "signal"),
+    ]
+    assert status["pending"] == []
+    assert status["refused_total"] == 0
+
+    assert shop_refunds(server, 1003) == [(1003, "issued")]
+
+    # Nothing is left to decide on a finished run: one line, not a hang or a traceback.
+    line = one_line_error(cli(server, "approve", workflow_id, "--as", "raj@example.com"))
+    assert workflow_id in line, line
+
+
+# --------------------------------------------------------------------------- 3. reject
+
+
+def test_reject_ends_the_run_without_a_refund(server: Server) -> None:
+    _, workflow_id = start_refund(server, 1004)
+    wait_pending_tool(server, workflow_id, "issue_refund")
+
+    r = cli(server, "reject", workflow_id, "--as", "sam@example.com")  # --reason is required
+    assert r.returncode != 0, r
+    assert "Traceback" not in r.stderr + r.stdout, r
+    assert "--reason" in r.stderr, r
+
+    line = one_line_error(cli(server, "reject", workflow_id, "--as", "sam@example.com", "--reason", "   "))
+    assert "--reason" in line, line
+
+    status = status_json(server, workflow_id)
+    assert status["state"] == "waiting_approval" and status["decisions"] == [], status
+
+    r = cli(server, "reject", workflow_id, "--as", "sam@example.com", "--reason", "not eligible", retry=False)
+    assert r.ok, r
+    assert "rejected" in r.stdout and "r1" in r.stdout and "sam@example.com" in r.stdout, r
+
+    status = wait_status(server, workflow_id, "state completed", lambda s: s["state"] == "completed")
+    assert status["outcome"] == "refund_rejected", status["summary"]
+    decisions = [(d["kind"], d["approver"], d["channel"], d["reason"]) for d in status["decisions"]]
+    assert decisions == [("reject", "sam@example.com", "update", "not eligible")]
+    refund_step = next(s for s in status["steps"] if s["tool"] == "issue_refund")
+    assert refund_step["status"] == "rejected"
+    assert status["rejections"] == 1
+
+    assert shop_refunds(server, 1004) == []
+
+
+# --------------------------------------------------------------------------- 4. malformed signals
+
+
+def test_malformed_signals_from_the_stock_cli_are_refused_and_the_run_keeps_waiting(server: Server) -> None:
+    _, workflow_id = start_refund(server, 1005)
+    wait_pending_tool(server, workflow_id, "issue_refund")
+
+    for payload in ('"garbage"', '{"approver": 5}'):
+        sig = temporal(
+            server,
+            "workflow",
+            "signal",
+            "--workflow-id",
+            workflow_id,
+            "--name",
+            "approve",
+            "--input",
+            payload,
+        )
+        assert sig.returncode == 0, f"{payload}: {sig.stdout}\n{sig.stderr}"
+
+    status = wait_status(server, workflow_id, "two refused decisions", lambda s: s["refused_total"] >= 2)
+    assert status["state"] == "waiting_approval"
+    assert status["decisions"] == []
+    assert [p["id"] for p in status["pending"]] == ["r1"]
+    assert len(status["refused"]) >= 2
+    for refused in status["refused"]:
+        assert refused["channel"] == "signal"
+        assert refused["reason"].strip(), refused
+    reasons = " | ".join(r["reason"] for r in status["refused"])
+    assert "JSON object" in reasons, reasons  # '"garbage"' is a string, not an object
+    assert "approver" in reasons, reasons  # {"approver": 5} names a non-string approver
+
+    described = temporal(server, "workflow", "describe", "--workflow-id", workflow_id, "--output", "json")
+    assert described.returncode == 0, described.stderr
+    assert "RUNNING" in described.stdout.upper(), described.stdout[:2000]
+
+    text = cli(server, "status", workflow_id, columns=250)
+    assert text.ok, text
+    assert "refused decisions" in text.stdout, text
+
+    # The run still takes a proper decision after the garbage.
+    r = cli(server, "reject", workflow_id, "--as", "sam@example.com", "--reason", "test cleanup", retry=False)
+    assert r.ok, r
+    status = wait_status(server, workflow_id, "state completed", lambda s: s["state"] == "completed")
+    assert status["outcome"] == "refund_rejected"
+    assert shop_refunds(server, 1005) == []
+
+
+# --------------------------------------------------------------------------- 5. user errors
+
+
+def test_user_errors_are_one_line_with_exit_1(server: Server) -> None:
+    line = one_line_error(
+        cli(server, "start", "refund-agent", "--input", "not json", "--requested-by", "x@example.com")
+    )
+    assert "--input" in line and "JSON" in line, line
+
+    line = one_line_error(
+        cli(server, "start", "refund-agent", "--input", "[1, 2]", "--requested-by", "x@example.com")
+    )
+    assert "--input" in line, line
+
+    line = one_line_error(
+        cli(server, "start", "no-such-agent", "--input", "{}", "--requested-by", "x@example.com")
+    )
+    assert "no-such-agent" in line, line
+
+    line = one_line_error(cli(server, "status", "no-such-workflow"))
+    assert "no-such-workflow" in line, line
+
+    line = one_line_error(cli(server, "approve", "no-such-workflow", "--as", "raj@example.com"))
+    assert "no-such-workflow" in line, line
+
+    line = one_line_error(cli(server, "pending", address="127.0.0.1:1", timeout=30))
+    assert "cannot reach Temporal" in line and "127.0.0.1:1" in line, line
+
+
+# --------------------------------------------------------------------------- 6. setup
+
+
+def test_setup_is_idempotent_on_the_dev_server(server: Server) -> None:
+    r = cli(server, "setup")
+    assert r.returncode == 0, r
+    assert "already registered" in r.stdout, r
+    assert r.stderr.strip() == "", r
+
+
+# --------------------------------------------------------------------------- 7. kill, resume, metrics
+
+
+def test_kill_pauses_and_rolls_back_then_only_the_stop_go_owner_resumes(server: Server) -> None:
+    _, refunded = start_refund(server, 1005)
+    wait_pending_tool(server, refunded, "issue_refund")
+    assert cli(server, "approve", refunded, "--as", "raj@example.com", retry=False).ok
+    wait_pending_tool(server, refunded, "notify_customer")
+    assert [row[-1] for row in shop_refunds(server, 1005)] == ["issued"]
+
+    line = one_line_error(cli(server, "kill", "refund-agent", "--as", "raj@example.com", "--reason", "x"))
+    assert "raj@example.com is not the stop/go owner" in line and "sam@example.com" in line, line
+
+    r = cli(
+        server,
+        "kill",
+        "refund-agent",
+        "--rollback",
+        "--as",
+        "sam@example.com",
+        "--reason",
+        "incident",
+        retry=False,
+    )
+    assert r.ok, r
+    assert "paused" in r.stdout and refunded in r.stdout, r
+    status = wait_status(server, refunded, "rolled back", lambda s: s["state"] == "rolled_back")
+    assert status["killed"]["by"] == "sam@example.com"
+    assert [row[-1] for row in shop_refunds(server, 1005)] == ["reversed"]
+
+    line = one_line_error(
+        cli(
+            server,
+            "start",
+            "refund-agent",
+            "--input",
+            '{"order_id": 1006}',
+            "--requested-by",
+            "bob@example.com",
+        )
+    )
+    assert "refund-agent is paused by sam@example.com" in line and "mandate resume" in line, line
+    line = one_line_error(cli(server, "resume", "refund-agent", "--as", "qi@example.com", "--reason", "ok"))
+    assert "not the stop/go owner" in line, line
+    r = cli(server, "resume", "refund-agent", "--as", "sam@example.com", "--reason", "fixed", retry=False)
+    assert r.ok and "resumed" in r.stdout, r
+
+    metrics = cli(server, "metrics", "--agent", "refund-agent", "--window", "1h", "--json")
+    assert metrics.ok, metrics
+    data = metrics.json()
+    for key in (
+        "throughput_per_hour",
+        "rework_rate",
+        "exception_rate",
+        "escalation_rate",
+        "cost_per_completed",
+    ):
+        assert isinstance(data[key], int | float), key
+    assert data["runs"] >= 4 and data["exception_runs"] >= 1  # the killed run counts as an exception
+    table = cli(server, "metrics", columns=200)
+    assert table.ok and "refund-agent" in table.stdout, table
+    line = one_line_error(cli(server, "metrics", "--window", "soon"))
+    assert "--window" in line, line
+
+
+# --------------------------------------------------------------------------- the exit crash
+
+
+def test_commands_exit_without_crashing(server: Server) -> None:
+    """Every CLI call in this module, plus up to 40 cheap ones, exits with its own status.
+
+    The crash is a race at interpreter exit; it shows far more often when the CPUs are busy,
+    so the extra calls run a few at a time and stop at the first crash.
+    """
+    workers = max(2, os.cpu_count() or 2)
+    deadline = time.monotonic() + 45
+    calls = 0
+    with ThreadPoolExecutor(workers) as pool:
+        while not EXIT_CRASHES and calls < 40 and time.monotonic() < deadline:
+            batch = [("status", "no-such-workflow"), ("pending", "--json")] * workers
+            list(pool.map(lambda args: cli(server, *args, retry=False), batch))
+            calls += len(batch)
+    assert not EXIT_CRASHES, (
+        f"{len(EXIT_CRASHES)} exit crash(es) after {calls} extra calls; first: {EXIT_CRASHES[0]}"
+    )
