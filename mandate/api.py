@@ -196,19 +196,29 @@ async def _describe(handle: WorkflowHandle[Any, Any]) -> Any:
         raise
 
 
-async def _require_worker(client: Client, task_queue: str) -> None:
-    """Refuse before sending anything when no worker polls the run's task queue."""
-    response = await client.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace=client.namespace,
-            task_queue=TaskQueue(name=task_queue),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+async def _require_worker(client: Client, task_queue: str, *, grace: float = 2.0) -> None:
+    """Refuse before sending anything when no worker polls the run's task queue.
+
+    A worker that has just started may take a moment to show as a poller, so look again
+    for ``grace`` seconds before refusing.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    while True:
+        response = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=client.namespace,
+                task_queue=TaskQueue(name=task_queue),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+            )
         )
-    )
-    if not response.pollers:
-        raise NoWorkerAnsweredError(
-            f"no worker is polling task queue {task_queue!r}; start `mandate worker` (nothing was decided)"
-        )
+        if response.pollers:
+            return
+        if loop.time() >= deadline:
+            raise NoWorkerAnsweredError(
+                f"no worker is polling task queue {task_queue!r}; start `mandate worker` (nothing was decided)"
+            )
+        await asyncio.sleep(0.25)
 
 
 def _quote(value: str) -> str:
