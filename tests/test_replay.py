@@ -31,7 +31,12 @@ async def test_recorded_run_replays(path: Path):
 
 
 def test_histories_are_checked_in():
-    assert {p.stem for p in HISTORIES} >= {"refund-approved", "refund-rejected", "refund-killed-rolled-back"}
+    assert {p.stem for p in HISTORIES} >= {
+        "refund-approved",
+        "refund-rejected",
+        "refund-killed-rolled-back",
+        "refund-escalated",
+    }
 
 
 async def test_a_tampered_history_is_caught(tmp_path: Path):

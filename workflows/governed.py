@@ -81,6 +81,7 @@ class GovernedAgent:
     @workflow.init
     def __init__(self, run_input: AgentRunInput) -> None:
         self._input = run_input
+        self._workflow_id = workflow.info().workflow_id
         self._mandate: AgentMandate | None = None
         self._state = RunState.STARTING
         self._steps: list[Step] = []
@@ -527,9 +528,13 @@ class GovernedAgent:
 
     @workflow.query(name="status")
     def status(self) -> AgentStatus:
+        return self.snapshot()
+
+    def snapshot(self) -> AgentStatus:
+        """The run's state; needs no workflow context, so an incident review can read it after a replay."""
         charter = self._mandate.charter if self._mandate else None
         return AgentStatus(
-            workflow_id=workflow.info().workflow_id,
+            workflow_id=self._workflow_id,
             agent=self.agent,
             state=self._state,
             requested_by=self._input.requested_by,

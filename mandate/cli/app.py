@@ -71,7 +71,19 @@ def _charters(directory: Path | None) -> dict[str, Charter]:
 async def _client(address: str | None) -> Client:
     from mandate.client import connect
 
-    return await connect(address)
+    return await connect(address, identity=_identity())
+
+
+def _identity() -> str:
+    """Who sends: Temporal records it in the history beside every signal and update (the incident report shows it)."""
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001  (no user name in some containers)
+        user = "unknown"
+    return f"mandate-cli:{user}@{socket.gethostname()}"
 
 
 @app.callback()
@@ -382,6 +394,88 @@ def metrics(
         print_json(data[0] if agent else data)
     else:
         show_metrics(results)
+
+
+@app.command()
+def replay(
+    workflow_id: Annotated[str | None, typer.Argument(help="a run to fetch from the server")] = None,
+    history: Annotated[
+        Path | None, typer.Option("--history", help="a history JSON file (UI download or CLI -o json)")
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="write the report to FILE.md or FILE.html")
+    ] = None,
+    agent: Annotated[
+        str | None, typer.Option("--agent", help="replay every closed run of this agent")
+    ] = None,
+    since: Annotated[
+        str, typer.Option("--since", help="with --agent: runs closed within, e.g. 24h, 7d")
+    ] = "24h",
+    address: AddressOpt = None,
+) -> None:
+    """Replay a run against today's code and write its incident report; or check many runs with --agent."""
+    from mandate.review import build_report, load_history_file, render_html, render_markdown, replay_history
+    from mandate.review.service import fetch_history, kill_evidence, replay_recent
+
+    chosen = [x for x in (workflow_id, history, agent) if x]
+    if len(chosen) != 1:
+        fail("give exactly one of WORKFLOW_ID, --history FILE or --agent AGENT")
+    if report is not None and report.suffix.lower() not in (".md", ".html", ".htm"):
+        fail("--report must end in .md or .html")
+
+    if agent:
+        from mandate.durations import parse_duration
+
+        try:
+            window = parse_duration(since)
+        except ValueError as err:
+            fail(f"--since: {err}")
+
+        async def bulk() -> Any:
+            return await replay_recent(await _client(address), agent, window)
+
+        summary = run(bulk)
+        console.print(
+            f"{agent}: {summary.clean} of {summary.replayed} run(s) closed since "
+            f"{summary.since:%Y-%m-%d %H:%M} UTC replay cleanly against today's code"
+        )
+        for wf, why in summary.failures:
+            console.print(f"  [red]diverges[/] {wf}: {why[:300]}")
+        if summary.failures:
+            raise typer.Exit(1)
+        return
+
+    async def one() -> Any:
+        evidence: list[Any] = []
+        if history is not None:
+            events = load_history_file(history)
+        else:
+            client = await _client(address)
+            events = await fetch_history(client, workflow_id or "")
+        outcome = await replay_history(events)
+        if history is None and outcome.status and outcome.status.killed:
+            evidence = await kill_evidence(client, outcome.status.agent, outcome.workflow_id)
+        return outcome, build_report(events, outcome, evidence)
+
+    outcome, incident = run(one)
+    text = (
+        render_html(incident)
+        if report and report.suffix.lower() in (".html", ".htm")
+        else render_markdown(incident)
+    )
+    if report is None:
+        print(text)
+    else:
+        report.write_text(text, encoding="utf-8")
+        console.print(f"report written to {report}")
+    if outcome.reproduced:
+        typer.echo(f"replay: {outcome.workflow_id} replays cleanly against today's code", err=True)
+    else:
+        typer.echo(
+            f"error: nondeterminism: {outcome.workflow_id} diverges from today's code: {outcome.failure}",
+            err=True,
+        )
+        raise typer.Exit(1)
 
 
 @app.command()

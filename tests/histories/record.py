@@ -70,6 +70,31 @@ async def main() -> None:
             target.write_text(history.to_json())
             print(f"wrote {target.name}")
     await env.shutdown()
+    await record_escalated(charters)
+
+
+async def record_escalated(charters) -> None:
+    """Nobody decides: the request escalates after 4h, then is rejected (time-skipping server)."""
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.testing import WorkflowEnvironment
+
+    from worker import register_search_attributes
+
+    target = HERE / "refund-escalated.json"
+    if target.exists():
+        print(f"kept {target.name} (recorded by older code: that is the point)")
+        return
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"),
+    )
+    await register_search_attributes(env.client)
+    async with build_worker(env.client, task_queue="record", charters=charters):
+        handle = await start_refund(env.client, "record", "refund-escalated", 1004)
+        await handle.result()
+        target.write_text((await handle.fetch_history()).to_json())
+        print(f"wrote {target.name}")
+    await env.shutdown()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,90 @@
+"""Replaying a history against today's workflow code, keeping the state the replay rebuilt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from temporalio import workflow
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import (
+    ExecuteWorkflowInput,
+    Interceptor,
+    Replayer,
+    WorkflowInboundInterceptor,
+    WorkflowInterceptorClassInput,
+)
+
+from mandate.run import AgentMandate, AgentStatus
+
+__all__ = ["ReplayOutcome", "replay_history", "replayer"]
+
+# Instances the replays created, by run id (filled from inside the sandbox; this module is passed through).
+_instances: dict[str, Any] = {}
+
+
+@dataclass
+class ReplayOutcome:
+    """What replaying one history told us."""
+
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    reproduced: bool
+    failure: str | None
+    status: AgentStatus | None
+    mandate: AgentMandate | None
+
+
+class _KeepInstance(WorkflowInboundInterceptor):
+    async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
+        _instances[workflow.info().run_id] = workflow.instance()
+        return await super().execute_workflow(input)
+
+
+class _KeepInstances(Interceptor):
+    def workflow_interceptor_class(
+        self, input: WorkflowInterceptorClassInput
+    ) -> type[WorkflowInboundInterceptor]:
+        return _KeepInstance
+
+
+def replayer(workflows: list[type] | None = None) -> Replayer:
+    from workflows import AGENT_WORKFLOWS
+    from workflows.monitor import KillMonitor
+
+    return Replayer(
+        workflows=workflows or [*AGENT_WORKFLOWS.values(), KillMonitor],
+        data_converter=pydantic_data_converter,
+        interceptors=[_KeepInstances()],
+    )
+
+
+def _run_id(history: WorkflowHistory) -> str:
+    started = history.events[0].workflow_execution_started_event_attributes
+    return started.original_execution_run_id or started.first_execution_run_id
+
+
+async def replay_history(history: WorkflowHistory, workflows: list[type] | None = None) -> ReplayOutcome:
+    """Replay ``history``; report whether today's code reproduces it and the state it rebuilt."""
+    started = history.events[0].workflow_execution_started_event_attributes
+    run_id = _run_id(history)
+    result = await replayer(workflows).replay_workflow(history, raise_on_replay_failure=False)
+    instance = _instances.pop(run_id, None)
+    status = mandate = None
+    if instance is not None and hasattr(instance, "snapshot"):
+        status = instance.snapshot()
+        mandate = getattr(instance, "_mandate", None)
+    failure = None
+    if result.replay_failure is not None:
+        failure = " ".join(str(result.replay_failure).split())
+    return ReplayOutcome(
+        workflow_id=history.workflow_id,
+        run_id=run_id,
+        workflow_type=started.workflow_type.name,
+        reproduced=result.replay_failure is None,
+        failure=failure,
+        status=status,
+        mandate=mandate,
+    )

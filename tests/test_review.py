@@ -1,0 +1,177 @@
+"""Incident review: replay histories in the formats people have, and report who approved what."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mandate.review import build_report, load_history_file, render_html, render_markdown, replay_history
+from mandate.review.history import HistoryFileError
+from tests.helpers import start_refund, wait_pending
+from worker import build_worker
+
+HISTORIES = Path(__file__).parent / "histories"
+MANDATE = str(Path(sys.executable).parent / "mandate")
+TEMPORAL = str(Path(sys.executable).parent / "temporal")
+
+
+def _pascal(value: str, prefix: str) -> str:
+    return "".join(part.capitalize() for part in value.removeprefix(prefix).split("_"))
+
+
+def ui_format(data: dict) -> dict:
+    """The Temporal UI's download writes enums in PascalCase ('WorkflowExecutionStarted')."""
+    out = json.loads(json.dumps(data))
+    for event in out["events"]:
+        event["eventType"] = _pascal(event["eventType"], "EVENT_TYPE_")
+    return out
+
+
+async def _report(path: Path):
+    history = load_history_file(path)
+    outcome = await replay_history(history)
+    return outcome, build_report(history, outcome)
+
+
+async def test_report_names_approvers_channels_and_refusals():
+    outcome, report = await _report(HISTORIES / "refund-approved.json")
+    assert outcome.reproduced
+    text = render_markdown(report)
+    assert "today's code reproduces this run exactly" in text
+    assert [(a.request_id, a.tool, a.decided_by, a.channel) for a in report.approvals] == [
+        ("r1", "issue_refund", "raj@example.com", "update"),
+        ("r2", "notify_customer", "qi@example.com", "signal"),
+    ]
+    assert all(a.sender_identity for a in report.approvals)
+    assert "| r1 | issue_refund |" in text and "CLI (update)" in text and "UI / signal" in text
+    assert "bob@example.com requested this run and cannot approve its actions" in text
+    assert report.charter is not None and report.charter.owners.stop_go == "sam@example.com"
+    assert [t.tool for t in report.timeline] == [
+        "lookup_order",
+        "check_refund_policy",
+        "issue_refund",
+        "notify_customer",
+    ]
+    assert all(t.attempts == 1 for t in report.timeline)
+
+
+async def test_report_shows_violations_and_rejections():
+    _, report = await _report(HISTORIES / "refund-rejected.json")
+    text = render_markdown(report)
+    assert [v.tool for v in report.violations] == ["delete_customer"]
+    assert "never reached an activity" in text
+    assert (
+        report.approvals[0].status == "rejected" and report.approvals[0].reason == "replacement sent instead"
+    )
+    assert report.refused_total == 1 and "must be a JSON object" in report.refused[0].reason
+
+
+async def test_report_shows_kill_and_compensations():
+    _, report = await _report(HISTORIES / "refund-killed-rolled-back.json")
+    assert report.killed is not None and report.killed.by == "sam@example.com" and report.killed.rollback
+    assert report.kill_identity
+    assert [(c.tool, c.compensation, c.status) for c in report.compensations] == [
+        ("issue_refund", "reverse_refund", "done")
+    ]
+    assert report.compensation_attempts == {3: 1}
+    assert "Killed by sam@example.com via update" in render_markdown(report)
+
+
+async def test_report_shows_escalation_and_timeout():
+    _, report = await _report(HISTORIES / "refund-escalated.json")
+    assert report.escalations == 1
+    assert report.approvals[0].escalated and report.approvals[0].channel == "timeout"
+
+
+async def test_html_report_is_one_self_contained_page():
+    _, report = await _report(HISTORIES / "refund-approved.json")
+    page = render_html(report)
+    assert page.startswith("<!doctype html>") and page.rstrip().endswith("</html>")
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page), "no external assets"
+    assert "<script" not in page
+    assert "raj@example.com" in page and "<table>" in page
+
+
+async def test_ui_download_format_replays(tmp_path: Path):
+    path = tmp_path / "ui-download.json"
+    path.write_text(json.dumps(ui_format(json.loads((HISTORIES / "refund-approved.json").read_text()))))
+    outcome, report = await _report(path)
+    assert outcome.reproduced and report.outcome == "refunded"
+
+
+async def test_cli_show_json_format_replays(env, client, task_queue, workflow_id, charters, tmp_path: Path):
+    async with build_worker(client, task_queue=task_queue, charters=charters):
+        handle = await start_refund(client, task_queue, workflow_id, 1044)
+        await wait_pending(handle, "issue_refund")
+        await handle.signal("reject", {"approver": "sam@example.com", "reason": "duplicate claim"})
+        await handle.result()
+    target = env.client.service_client.config.target_host
+    shown = subprocess.run(
+        [TEMPORAL, "workflow", "show", "--address", target, "--workflow-id", workflow_id, "--output", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    path = tmp_path / "cli-show.json"
+    path.write_text(shown.stdout)
+    outcome, report = await _report(path)
+    assert outcome.reproduced
+    assert report.approvals[0].decided_by == "sam@example.com" and report.approvals[0].status == "rejected"
+
+
+def _tampered(tmp_path: Path) -> Path:
+    data = json.loads((HISTORIES / "refund-approved.json").read_text())
+    for event in data["events"]:
+        attrs = event.get("activityTaskScheduledEventAttributes")
+        if attrs and attrs["activityType"]["name"] == "check_refund_policy":
+            attrs["activityType"]["name"] = "delete_customer"
+    path = tmp_path / "tampered.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_cli_replay_says_clean_or_diverged(tmp_path: Path):
+    clean = subprocess.run(
+        [
+            MANDATE,
+            "replay",
+            "--history",
+            str(HISTORIES / "refund-approved.json"),
+            "--report",
+            str(tmp_path / "r.html"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert clean.returncode == 0, clean.stderr
+    assert "replays cleanly" in clean.stderr
+    assert (tmp_path / "r.html").read_text().startswith("<!doctype html>")
+
+    bad = subprocess.run(
+        [MANDATE, "replay", "--history", str(_tampered(tmp_path))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 1
+    last = bad.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: nondeterminism:") and "Traceback" not in bad.stderr
+    assert re.search(r"event \d+|Activity|delete_customer|check_refund_policy", last), last
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("not json", "not JSON"), ('{"events": []}', "no events"), ("[1, 2]", "is the history complete")],
+)
+def test_bad_history_files_are_refused(tmp_path: Path, content: str, message: str):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(HistoryFileError, match=message):
+        load_history_file(path)
