@@ -37,6 +37,10 @@ ChartersOpt = Annotated[
     Path | None, typer.Option("--charters", help="charters directory [default: ./charters]")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+AllowUnreadyOpt = Annotated[
+    bool,
+    typer.Option("--allow-unready", help="serve agents whose charter fails the readiness audit (says so)"),
+]
 AddressOpt = Annotated[
     str | None,
     typer.Option("--address", help="Temporal address [default: $TEMPORAL_ADDRESS or localhost:7233]"),
@@ -65,7 +69,30 @@ def _charters(directory: Path | None) -> dict[str, Charter]:
     import activities  # noqa: F401  (registers the tools the charters are checked against)
     from mandate.tools import registry
 
-    return load_charters(directory or load_settings().charters_dir, registry)
+    try:
+        return load_charters(directory or load_settings().charters_dir, registry)
+    except MandateError as err:
+        fail(str(err))
+    raise AssertionError("unreachable")
+
+
+def _ready_charters(directory: Path | None, allow_unready: bool) -> dict[str, Charter]:
+    """The charters a worker may serve: every one must pass the readiness audit unless --allow-unready."""
+    import activities  # noqa: F401
+    from mandate.audit import audit_directory
+    from mandate.tools import registry
+    from workflows import AGENT_WORKFLOWS
+
+    folder = directory or load_settings().charters_dir
+    unready = [a for a in audit_directory(folder, tools=registry, workflows=AGENT_WORKFLOWS) if not a.ready]
+    for audit in unready:
+        failed = next(c for c in audit.checks if not c.ok)
+        detail = failed.detail if audit.path in failed.detail else f"{audit.path}: {failed.detail}"
+        message = f"{audit.agent} is not ready for production ({failed.question}: {detail})"
+        if not allow_unready:
+            fail(f"{message}; run `mandate audit`, fix the charter, or start with --allow-unready")
+        typer.echo(f"warning: serving {message} because of --allow-unready", err=True)
+    return _charters(directory)
 
 
 async def _client(address: str | None) -> Client:
@@ -105,10 +132,11 @@ def dev(
     port: Annotated[int, typer.Option(help="frontend gRPC port")] = 7233,
     ui_port: Annotated[int, typer.Option(help="Web UI port")] = 8233,
     charters: ChartersOpt = None,
+    allow_unready: AllowUnreadyOpt = False,
 ) -> None:
     """Embedded dev server + Web UI + worker in the foreground; Ctrl-C stops all three."""
     settings = load_settings()
-    served = _charters(charters)
+    served = _ready_charters(charters, allow_unready)
     db_path = db or settings.server_db
 
     async def main() -> None:
@@ -133,10 +161,12 @@ def dev(
 
 
 @app.command(name="worker")
-def worker_cmd(charters: ChartersOpt = None, address: AddressOpt = None) -> None:
+def worker_cmd(
+    charters: ChartersOpt = None, address: AddressOpt = None, allow_unready: AllowUnreadyOpt = False
+) -> None:
     """Worker only, against TEMPORAL_ADDRESS; SIGINT/SIGTERM stop it after in-flight tasks."""
     settings = load_settings()
-    served = _charters(charters)
+    served = _ready_charters(charters, allow_unready)
 
     async def main() -> None:
         from worker import build_worker, start_monitors
@@ -394,6 +424,34 @@ def metrics(
         print_json(data[0] if agent else data)
     else:
         show_metrics(results)
+
+
+@app.command()
+def audit(charters: ChartersOpt = None, as_json: JsonOpt = False) -> None:
+    """Readiness check of every charter: five questions, one verdict each; non-zero when any agent fails."""
+    import dataclasses
+
+    import activities  # noqa: F401
+    from mandate.audit import audit_directory, render_audit
+    from mandate.tools import registry
+    from workflows import AGENT_WORKFLOWS
+
+    try:
+        results = audit_directory(
+            charters or load_settings().charters_dir, tools=registry, workflows=AGENT_WORKFLOWS
+        )
+    except MandateError as err:
+        fail(str(err))
+    if not results:
+        fail(f"no charter (*.toml) in {charters or load_settings().charters_dir}")
+    if as_json:
+        print_json([{**dataclasses.asdict(a), "ready": a.ready} for a in results])
+    else:
+        for result in results:
+            for line in render_audit(result):
+                print(line)
+    if not all(a.ready for a in results):
+        raise typer.Exit(1)
 
 
 @app.command()
