@@ -652,6 +652,31 @@ def test_kill_pauses_and_rolls_back_then_only_the_stop_go_owner_resumes(server: 
     assert "--window" in line, line
 
 
+# --------------------------------------------------------------------------- 8. incident review from the server
+
+
+def test_replay_a_run_by_id_and_every_closed_run_of_the_agent(server: Server, tmp_path: Path) -> None:
+    _, workflow_id = start_refund(server, 1008)
+    wait_pending_tool(server, workflow_id, "issue_refund")
+    assert cli(server, "reject", workflow_id, "--as", "sam@example.com", "--reason", "dup", retry=False).ok
+    wait_status(server, workflow_id, "completed", lambda s: s["state"] == "completed")
+
+    report = tmp_path / "incident.md"
+    r = cli(server, "replay", workflow_id, "--report", str(report))
+    assert r.ok and "replays cleanly" in r.stderr, r
+    text = report.read_text()
+    assert f"# Incident report: {workflow_id}" in text
+    assert "| r1 | issue_refund |" in text and "sam@example.com" in text and "mandate-cli:" in text
+
+    r = cli(server, "replay", "--agent", "refund-agent", "--since", "1h")
+    assert r.ok, r
+    match = re.search(r"refund-agent: (\d+) of (\d+) run\(s\)", r.stdout)
+    assert match and match.group(1) == match.group(2) and int(match.group(2)) >= 3, r
+
+    line = one_line_error(cli(server, "replay", "no-such-workflow"))
+    assert "no workflow with id 'no-such-workflow'" in line, line
+
+
 # --------------------------------------------------------------------------- the exit crash
 
 
