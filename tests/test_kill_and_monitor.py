@@ -377,3 +377,46 @@ async def test_monitor_continues_as_new_and_keeps_its_pause(client, task_queue, 
         state = await paused(client, "refund-a")
         assert state is not None and state.decision is not None and state.decision.reason == "hold"
         assert [d.by for d in await api.kill_decisions(client, "refund-a")] == [SAM]
+
+
+async def test_rollback_finishes_even_when_the_workflow_is_cancelled(
+    client, task_queue, charters, fresh_shop
+):
+    """A Temporal cancel that lands while compensations run must not cancel them."""
+    tools = ToolRegistry()
+    for name in ("lookup_order", "check_refund_policy", "issue_refund", "notify_customer", "delete_customer"):
+        spec = registry.get(name)
+        assert spec is not None
+        tool(
+            authority=spec.authority,
+            cost=spec.cost,
+            compensation=spec.compensation,
+            irreversible=spec.irreversible,
+            into=tools,
+        )(spec.fn)
+
+    @tool(authority=Authority.WRITE, compensates="issue_refund", name="reverse_refund", into=tools)
+    async def slow_first_reverse(args: shop.ReverseRefundArgs) -> shop.ReversalReceipt:
+        if activity.info().attempt == 1:
+            raise ApplicationError("payment provider busy")  # retried after 1s: the cancel lands meanwhile
+        return await shop.reverse_refund(args)
+
+    served = {"refund-a": charter_for("refund-a", charters["refund-agent"], min_samples=1000)}
+    async with build_worker(
+        client, task_queue=task_queue, charters=served, workflows=_by_type(served), tools=tools
+    ):
+        handle = await start(client, served, "refund-a", task_queue, 1045)
+        await _refunded_and_waiting_for_notice(client, handle)
+        await handle.signal("kill", {"by": SAM, "reason": "undo", "rollback": True})
+
+        async def rolling_back():
+            status = await status_of(handle)
+            return status if status.state is RunState.ROLLING_BACK else None
+
+        await eventually(rolling_back, what="the rollback to start")
+        await handle.cancel()
+        result = await handle.result()
+        status = await status_of(handle)
+    assert result.state is RunState.ROLLED_BACK
+    assert [(c.tool, c.status) for c in status.compensations] == [("issue_refund", "done")]
+    assert refunds(fresh_shop) == [(1045, "reversed")]
