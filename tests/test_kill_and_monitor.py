@@ -306,7 +306,8 @@ async def test_metrics_match_hand_counted_runs(client, task_queue, charters):
     assert m.throughput_per_hour == pytest.approx(4.0)
 
 
-async def test_a_compensation_that_fails_once_is_retried(client, task_queue, charters, fresh_shop):
+def shop_tools_except_reverse() -> ToolRegistry:
+    """A registry with the shop's tools but reverse_refund, which each test declares its own way."""
     tools = ToolRegistry()
     for name in ("lookup_order", "check_refund_policy", "issue_refund", "notify_customer", "delete_customer"):
         spec = registry.get(name)
@@ -318,6 +319,11 @@ async def test_a_compensation_that_fails_once_is_retried(client, task_queue, cha
             irreversible=spec.irreversible,
             into=tools,
         )(spec.fn)
+    return tools
+
+
+async def test_a_compensation_that_fails_once_is_retried(client, task_queue, charters, fresh_shop):
+    tools = shop_tools_except_reverse()
 
     @tool(authority=Authority.WRITE, compensates="issue_refund", name="reverse_refund", into=tools)
     async def flaky_reverse(args: shop.ReverseRefundArgs) -> shop.ReversalReceipt:
@@ -383,17 +389,7 @@ async def test_rollback_finishes_even_when_the_workflow_is_cancelled(
     client, task_queue, charters, fresh_shop
 ):
     """A Temporal cancel that lands while compensations run must not cancel them."""
-    tools = ToolRegistry()
-    for name in ("lookup_order", "check_refund_policy", "issue_refund", "notify_customer", "delete_customer"):
-        spec = registry.get(name)
-        assert spec is not None
-        tool(
-            authority=spec.authority,
-            cost=spec.cost,
-            compensation=spec.compensation,
-            irreversible=spec.irreversible,
-            into=tools,
-        )(spec.fn)
+    tools = shop_tools_except_reverse()
 
     @tool(authority=Authority.WRITE, compensates="issue_refund", name="reverse_refund", into=tools)
     async def slow_first_reverse(args: shop.ReverseRefundArgs) -> shop.ReversalReceipt:
