@@ -231,6 +231,9 @@ async def pause_state(client: Client, agent: str) -> PauseState | None:
 
     handle = client.get_workflow_handle(monitor_id(agent))
     try:
+        description = await handle.describe()
+        if description.status is not WorkflowExecutionStatus.RUNNING:
+            return None  # ended by an operator: nobody guards the agent
         return await handle.query("pause_state", result_type=PauseState | None)  # type: ignore[arg-type]
     except RPCError as err:
         if err.status is RPCStatusCode.NOT_FOUND:

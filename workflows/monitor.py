@@ -217,11 +217,8 @@ class KillMonitor:
     # ---------------------------------------------------------------- handlers
 
     def _require_stop_go(self, who: str) -> None:
-        owner = self._pause.stop_go_owner if self._pause else None
-        if owner is None:
-            raise ApplicationError(
-                "the monitor is still starting; try again", type="NotReady", non_retryable=True
-            )
+        assert self._pause is not None
+        owner = self._pause.stop_go_owner
         if who.strip().casefold() != owner.casefold():
             raise ApplicationError(
                 f"{who} is not the stop/go owner of {self._agent} (only {owner} may kill or resume it)",
@@ -232,6 +229,9 @@ class KillMonitor:
     @workflow.update(name="kill")
     async def kill(self, order: KillRequest) -> KillDecision:
         """The stop/go owner stops the fleet (or one run)."""
+        await workflow.wait_condition(lambda: self._pause is not None)  # the charter is still loading
+        self._require_stop_go(order.by)
+        await workflow.wait_condition(lambda: self._pending_kill is None and not self._busy)
         decision = KillDecision(
             at=workflow.now(),
             agent=self._agent,
@@ -246,9 +246,8 @@ class KillMonitor:
 
     @kill.validator
     def _validate_kill(self, order: KillRequest) -> None:
-        self._require_stop_go(order.by)
-        if self._pending_kill is not None or self._busy:
-            raise ApplicationError("a kill is already in progress", type="KillInProgress", non_retryable=True)
+        if self._pause is not None:  # before the charter loads, the handler checks instead
+            self._require_stop_go(order.by)
 
     @workflow.update(name="resume")
     def resume(self, order: ResumeInput) -> PauseState:
@@ -266,8 +265,10 @@ class KillMonitor:
 
     @resume.validator
     def _validate_resume(self, order: ResumeInput) -> None:
+        if self._pause is None:
+            raise ApplicationError(f"{self._agent} is not paused", type="NotPaused", non_retryable=True)
         self._require_stop_go(order.by)
-        if self._pause is not None and not self._pause.paused:
+        if not self._pause.paused:
             raise ApplicationError(f"{self._agent} is not paused", type="NotPaused", non_retryable=True)
 
     @workflow.query(name="pause_state")
