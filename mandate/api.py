@@ -83,7 +83,7 @@ async def start_agent(
                 [
                     SearchAttributePair(sa.AGENT, agent),
                     SearchAttributePair(sa.OWNER, charter.owners.workflow),
-                    SearchAttributePair(sa.STATE, "starting"),
+                    SearchAttributePair(sa.STATE, "running"),
                     SearchAttributePair(sa.PENDING_APPROVALS, 0),
                     SearchAttributePair(sa.REQUESTED_BY, requested_by),
                 ]

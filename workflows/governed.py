@@ -54,6 +54,8 @@ with workflow.unsafe.imports_passed_through():
 
 __all__ = ["GovernedAgent", "LOAD_MANDATE_ACTIVITY"]
 
+COALESCE_SEARCH_ATTRIBUTES = "coalesce-search-attributes"
+
 LOAD_MANDATE_ACTIVITY = "mandate.load_mandate"
 TOOL_TIMEOUT = timedelta(minutes=5)
 TOOL_RETRY = RetryPolicy(
@@ -70,6 +72,16 @@ COMPENSATION_RETRY = RetryPolicy(
 MONITOR = "mandate-monitor"
 MAX_STEPS = 50
 KEEP_REFUSED = 50
+
+
+def _seed_published(start: Any) -> dict[str, Any]:
+    """What the start already set (``mandate start`` sets most attributes), so the run need not repeat it."""
+    seeded: dict[str, Any] = {sa.APPROVERS.name: [], sa.COST.name: 0.0, sa.FLAGS.name: []}
+    for key in sa.ALL:
+        value = start.get(key)
+        if value is not None:
+            seeded[key.name] = list(value) if isinstance(value, list | tuple) else value
+    return seeded
 
 
 class GovernedAgent:
@@ -99,12 +111,19 @@ class GovernedAgent:
         self._summary: str | None = None
         self._flags: set[str] = set()
         self._published: dict[str, Any] = {}
+        self._dirty = False
+        self._coalesce = False
         self._kill: KillRecord | None = None
 
     # ----------------------------------------------------------------- run
 
     async def govern(self, run_input: AgentRunInput) -> AgentResult:
         """The whole governed loop; a subclass's ``@workflow.run`` returns ``await self.govern(input)``."""
+        # Runs started before this patch upserted search attributes at every change; newer ones write
+        # them once per workflow task, at the points where the run waits (3 upserts a run instead of 5).
+        self._coalesce = workflow.patched(COALESCE_SEARCH_ATTRIBUTES)
+        if self._coalesce:
+            self._published = _seed_published(workflow.info().typed_search_attributes)
         self._mandate = await workflow.execute_local_activity(
             LOAD_MANDATE_ACTIVITY,
             LoadMandateInput(agent=self.agent),
@@ -113,6 +132,7 @@ class GovernedAgent:
             retry_policy=RetryPolicy(maximum_attempts=3, non_retryable_error_types=["AgentNotServed"]),
         )
         self._set_state(RunState.RUNNING)
+        self._flush()
         self._log("run_started", requested_by=run_input.requested_by)
         try:
             finish = await self._plan_and_act(run_input)
@@ -128,11 +148,13 @@ class GovernedAgent:
                 )
             )
             self._set_state(RunState.KILLED)
+            self._flush()
             raise
         if self._kill is not None:
             return await self._end_killed()
         self._outcome, self._summary = finish.outcome, finish.summary
         self._set_state(RunState.FAILED if finish.failed else RunState.COMPLETED)
+        self._flush()
         self._log("run_finished", outcome=finish.outcome)
         await workflow.wait_condition(workflow.all_handlers_finished)
         if finish.failed:
@@ -181,6 +203,7 @@ class GovernedAgent:
                 self._end_step(step, StepStatus.DROPPED, error=f"run killed by {self._kill.by}")
         if self._kill.rollback:
             self._set_state(RunState.ROLLING_BACK)
+            self._flush()
             await self._rollback()
             failed = [c for c in self._compensations if c.status == "failed"]
             undone = sum(1 for c in self._compensations if c.status == "done")
@@ -196,6 +219,7 @@ class GovernedAgent:
             self._outcome = "killed"
             self._summary = f"killed by {self._kill.by}: {self._kill.reason}"
             self._set_state(RunState.KILLED)
+        self._flush()
         self._log("run_finished", outcome=self._outcome)
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self._outcome == "rollback_incomplete":
@@ -332,6 +356,7 @@ class GovernedAgent:
     async def _run_tool(self, step: Step) -> None:
         assert self._mandate is not None
         info = self._mandate.tools[step.tool]
+        self._flush()
         self._log("tool_scheduled", tool=step.tool, authority=info.authority.value)
         try:
             result = await workflow.execute_activity(
@@ -392,6 +417,7 @@ class GovernedAgent:
         step.status = StepStatus.AWAITING_APPROVAL
         step.request_id = request.id
         self._set_state(RunState.WAITING_APPROVAL)
+        self._flush()
         self._log("approval_requested", tool=step.tool, request_id=request.id, args_hash=request.args_hash)
         if not await self._wait_for_decision(request, rule.approval_timeout) and self._kill is None:
             if request.escalate_to:
@@ -399,6 +425,7 @@ class GovernedAgent:
                 self._escalations += 1
                 self._flag("escalated")
                 self._publish()
+                self._flush()
                 self._log("approval_escalated", request_id=request.id, escalate_to=request.escalate_to)
                 decided = await self._wait_for_decision(request, rule.approval_timeout)
             else:
@@ -580,7 +607,16 @@ class GovernedAgent:
         self._publish()
 
     def _publish(self) -> None:
+        """Note that the search attributes changed; write them now, or at the next wait when coalescing."""
+        self._dirty = True
+        if not self._coalesce:
+            self._flush()
+
+    def _flush(self) -> None:
         """Keep the search attributes current, writing only what changed."""
+        if not self._dirty:
+            return
+        self._dirty = False
         pending = self._pending()
         approvers = sorted({a for r in pending for a in r.eligible})
         values: dict[str, Any] = {

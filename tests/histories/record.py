@@ -61,7 +61,14 @@ async def main() -> None:
             "kill", {"by": "sam@example.com", "reason": "incident 42", "rollback": True}
         )
         await killed.result()
-        for handle in (approved, rejected, killed):
+        # after the coalesce-search-attributes patch: started as `mandate start` starts runs
+        coalesced = await start_refund(client, "record", "refund-approved-coalesced", 1005)
+        await wait_pending(coalesced, "issue_refund")
+        await coalesced.signal("approve", {"approver": "raj@example.com"})
+        await wait_pending(coalesced, "notify_customer")
+        await coalesced.signal("reject", {"approver": "qi@example.com", "reason": "tone"})
+        await coalesced.result()
+        for handle in (approved, rejected, killed, coalesced):
             target = HERE / f"{handle.id}.json"
             if target.exists():
                 print(f"kept {target.name} (recorded by older code: that is the point)")
