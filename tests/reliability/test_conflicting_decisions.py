@@ -1,0 +1,346 @@
+"""Duplicate and conflicting decisions: exactly one outcome per request, and it is recorded.
+
+Every decision here names its request (``--request r1``): a decision without one binds to whatever
+is pending when it arrives, which after the first decision may already be the *next* request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from typing import Any
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError
+
+from mandate.decisions import DecideInput, Decision, DecisionKind, RequestStatus
+from mandate.run import RunState
+from tests.reliability._harness import (
+    ELIGIBLE,
+    QI,
+    RAJ,
+    SAM,
+    ContractBroken,
+    Result,
+    Stack,
+    bounded,
+    expect,
+    one_line_error,
+)
+
+ORDERS = iter(ELIGIBLE)
+
+
+async def pending_run(st: Stack) -> tuple[str, int]:
+    order_id = next(ORDERS)
+    workflow_id = await st.start_run(order_id)
+    await st.wait_pending(workflow_id, "issue_refund")
+    return workflow_id, order_id
+
+
+async def signal(st: Stack, workflow_id: str, name: str, payload: dict[str, Any]) -> str:
+    """'sent', or 'closed' when the run had already ended (Temporal refuses a signal to a closed run)."""
+    try:
+        await st.handle(workflow_id).signal(name, payload)
+    except RPCError as err:
+        assert "completed" in err.message or "not found" in err.message.lower(), err
+        return "closed"
+    return "sent"
+
+
+async def update(
+    st: Stack, workflow_id: str, kind: str, approver: str, request: str, **kw: Any
+) -> Decision | str:
+    """The accepted decision, or the refusal's message."""
+    arg = DecideInput(
+        request_id=request, approver=approver, reason=kw.get("reason", "r"), decision=DecisionKind(kind)
+    )
+    try:
+        return await st.handle(workflow_id).execute_update(
+            "decide", arg, result_type=Decision, id=kw.get("id")
+        )
+    except WorkflowUpdateFailedError as err:
+        return str(getattr(err.cause, "message", err.cause))
+    except RPCError as err:
+        return f"rpc: {err.message}"
+
+
+def decisions_for(status: Any, request: str) -> list[Decision]:
+    return [d for d in status.decisions if d.request_id == request]
+
+
+def refunds_of(st: Stack, order_id: int) -> list[str]:
+    return [status for order, status, _ in st.refunds() if order == order_id]
+
+
+# ---------------------------------------------------------------------------- two approvers at once
+
+
+async def test_two_approvers_at_once_one_outcome_per_request(module_stack: Stack) -> None:
+    """Per run: two CLI approvals, a CLI rejection, a signal approval and an update rejection, all at once."""
+    st = module_stack
+    runs = [await pending_run(st) for _ in range(4)]
+
+    async def contest(workflow_id: str) -> tuple[list[Result], str, Decision | str]:
+        cli = [
+            st.acli("approve", workflow_id, "--as", RAJ, "--request", "r1", "--reason", "raj says yes"),
+            st.acli("approve", workflow_id, "--as", SAM, "--request", "r1", "--reason", "sam says yes"),
+            st.acli("reject", workflow_id, "--as", SAM, "--request", "r1", "--reason", "sam says no"),
+        ]
+        sig = signal(st, workflow_id, "approve", {"request_id": "r1", "approver": SAM, "reason": "by signal"})
+        upd = update(st, workflow_id, "reject", RAJ, "r1", reason="by update")
+        *results, sig_result, upd_result = await asyncio.gather(*cli, sig, upd)
+        return results, sig_result, upd_result
+
+    contests = await asyncio.gather(*(contest(w) for w, _ in runs))
+    for (workflow_id, order_id), (cli_results, sig_result, upd_result) in zip(runs, contests, strict=True):
+        status = await st.wait_status(
+            workflow_id,
+            "r1 decided",
+            lambda s: any(r.id == "r1" and r.status is not RequestStatus.PENDING for r in s.requests),
+        )
+        r1 = decisions_for(status, "r1")
+        assert len(r1) == 1, r1
+        winner = r1[0]
+        won_by_update = [r for r in cli_results if r.ok] + (
+            [upd_result] if isinstance(upd_result, Decision) else []
+        )
+        if winner.channel.value == "signal":
+            assert won_by_update == [], won_by_update
+        else:
+            assert len(won_by_update) == 1, (winner, won_by_update)
+        for r in cli_results:
+            if not r.ok:
+                line = one_line_error(r)
+                assert "already" in line or "nothing left to decide" in line, line
+        # The losing signal is on record (or the run had ended and Temporal refused it outright).
+        if winner.channel.value != "signal" and sig_result == "sent":
+            status = await st.wait_status(
+                workflow_id, "the losing signal recorded", lambda s: s.refused_total >= 1
+            )
+            assert any("r1 is already" in r.reason for r in status.refused), status.refused
+        # Finish: the notice, if the refund was approved.
+        if winner.kind is DecisionKind.APPROVE:
+            await st.wait_pending(workflow_id, "notify_customer")
+            assert (await st.acli("approve", workflow_id, "--as", QI, "--request", "r2")).ok
+        result = await st.result(workflow_id)
+        assert result.outcome == ("refunded" if winner.kind is DecisionKind.APPROVE else "refund_rejected"), (
+            result
+        )
+        assert refunds_of(st, order_id) == (["issued"] if winner.kind is DecisionKind.APPROVE else [])
+
+
+# ---------------------------------------------------------------------------- approve after reject
+
+
+async def test_approve_after_reject_changes_nothing(module_stack: Stack) -> None:
+    st = module_stack
+    workflow_id, order_id = await pending_run(st)
+    rejected = await st.acli(
+        "reject", workflow_id, "--as", SAM, "--request", "r1", "--reason", "not eligible"
+    )
+    assert rejected.ok, rejected
+
+    approved = await st.acli(
+        "approve", workflow_id, "--as", RAJ, "--request", "r1", "--reason", "changed my mind"
+    )
+    line = one_line_error(approved)
+    assert "already rejected by sam@example.com" in line or "nothing left to decide" in line, line
+    by_signal = await signal(st, workflow_id, "approve", {"request_id": "r1", "approver": RAJ})
+    again = await update(st, workflow_id, "approve", RAJ, "r1")
+    assert isinstance(again, str), again
+
+    result = await st.result(workflow_id)
+    assert result.outcome == "refund_rejected"
+    status = await st.status(workflow_id)
+    assert [(d.request_id, d.kind.value, d.approver) for d in status.decisions] == [("r1", "reject", SAM)]
+    if by_signal == "sent":
+        assert status.refused_total == 1 and "already rejected" in status.refused[0].reason, status.refused
+    assert refunds_of(st, order_id) == []
+
+
+async def test_approve_twice_by_the_same_person_is_one_decision(module_stack: Stack) -> None:
+    st = module_stack
+    workflow_id, order_id = await pending_run(st)
+    first, second = await asyncio.gather(
+        st.acli("approve", workflow_id, "--as", RAJ, "--request", "r1"),
+        st.acli("approve", workflow_id, "--as", RAJ, "--request", "r1"),
+    )
+    assert sorted([first.ok, second.ok]) == [False, True], (first, second)
+    one_line_error(second if first.ok else first)
+    status = await st.wait_pending(workflow_id, "notify_customer")
+    assert len(decisions_for(status, "r1")) == 1
+    assert refunds_of(st, order_id) == ["issued"]
+
+
+# ---------------------------------------------------------------------------- decision after kill
+
+
+async def test_a_decision_after_the_run_is_killed_is_refused(module_stack: Stack) -> None:
+    st = module_stack
+    waiting, waiting_order = await pending_run(st)
+    refunded, refunded_order = await pending_run(st)
+    assert (await st.acli("approve", refunded, "--as", RAJ, "--request", "r1")).ok
+    await st.wait_pending(refunded, "notify_customer")
+    assert refunds_of(st, refunded_order) == ["issued"]
+
+    killed = await st.acli(
+        "kill", "refund-agent", "--workflow", waiting, "--as", SAM, "--reason", "incident 1"
+    )
+    assert killed.ok, killed
+    rolled = await st.acli(
+        "kill", "refund-agent", "--workflow", refunded, "--rollback", "--as", SAM, "--reason", "incident 2"
+    )
+    assert rolled.ok, rolled
+    await st.wait_status(waiting, "killed", lambda s: s.state is RunState.KILLED)
+    await st.wait_status(refunded, "rolled back", lambda s: s.state is RunState.ROLLED_BACK)
+
+    for workflow_id, request in ((waiting, "r1"), (refunded, "r2")):
+        late = await st.acli(
+            "approve", workflow_id, "--as", RAJ if request == "r1" else QI, "--request", request
+        )
+        line = one_line_error(late)
+        assert workflow_id in line or "already" in line, line
+        assert await signal(st, workflow_id, "approve", {"request_id": request, "approver": RAJ}) in (
+            "sent",
+            "closed",
+        )
+        status = await st.status(workflow_id)
+        assert all(d.channel.value != "signal" for d in status.decisions)
+        dropped = next(r for r in status.requests if r.id == request)
+        assert (
+            dropped.status is RequestStatus.DROPPED
+            and dropped.decision
+            and dropped.decision.channel.value == "kill"
+        )
+    assert refunds_of(st, waiting_order) == []
+    assert refunds_of(st, refunded_order) == ["reversed"]
+    assert not [n for n in st.notifications() if n[0] in (waiting_order, refunded_order)]
+
+
+# ---------------------------------------------------------------------------- the same update id twice
+
+
+async def test_the_same_update_id_sent_twice_is_one_decision(module_stack: Stack) -> None:
+    st = module_stack
+    workflow_id, order_id = await pending_run(st)
+    first, second = await asyncio.gather(
+        update(st, workflow_id, "approve", RAJ, "r1", id="dup-1", reason="once"),
+        update(st, workflow_id, "approve", RAJ, "r1", id="dup-1", reason="once"),
+    )
+    assert isinstance(first, Decision) and first == second, (first, second)
+    assert first.update_id == "dup-1"
+    # Later, the same id with different content still returns the first outcome: Temporal keys on the id.
+    third = await update(st, workflow_id, "reject", SAM, "r1", id="dup-1", reason="other")
+    assert third == first, third
+    # A new id for the same request is a second decision, and is refused.
+    fourth = await update(st, workflow_id, "approve", SAM, "r1", id="dup-2")
+    assert isinstance(fourth, str) and "already approved by raj@example.com" in fourth, fourth
+
+    status = await st.wait_pending(workflow_id, "notify_customer")
+    assert [(d.request_id, d.approver, d.update_id) for d in status.decisions] == [("r1", RAJ, "dup-1")]
+    accepted = Counter()
+    async for event in st.handle(workflow_id).fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+            accepted[
+                event.workflow_execution_update_accepted_event_attributes.accepted_request.meta.update_id
+            ] += 1
+    assert accepted == {"dup-1": 1}
+    assert refunds_of(st, order_id) == ["issued"]
+
+
+# ---------------------------------------------------------------------------- many runs, shuffled
+
+
+async def test_decisions_for_many_runs_in_shuffled_order(module_stack: Stack) -> None:
+    """Each run gets three competing decisions per request by update and signal; all are shuffled together."""
+    st = module_stack
+    rng = random.Random(7)
+    runs = await asyncio.gather(*(pending_run(st) for _ in range(16)))
+
+    def contenders(workflow_id: str, request: str) -> list[tuple[str, str, str, str, str]]:
+        people = [RAJ, SAM] if request == "r1" else [RAJ, SAM, QI]
+        jobs = []
+        for _ in range(3):
+            channel = rng.choice(["update", "signal"])
+            kind = rng.choice(["approve", "approve", "reject"])
+            jobs.append((workflow_id, request, channel, kind, rng.choice(people)))
+        return jobs
+
+    async def send(job: tuple[str, str, str, str, str]) -> Any:
+        workflow_id, request, channel, kind, who = job
+        if channel == "signal":
+            return await signal(
+                st, workflow_id, kind, {"request_id": request, "approver": who, "reason": "shuffled"}
+            )
+        return await update(st, workflow_id, kind, who, request, reason="shuffled")
+
+    for request in ("r1", "r2"):
+        if request == "r1":
+            targets = [w for w, _ in runs]
+        else:
+            targets = []
+            for w, _ in runs:
+                s = await st.wait_status(
+                    w, "r1 decided and settled", lambda s: s.state is not RunState.RUNNING
+                )
+                if any(r.id == "r2" for r in s.pending):
+                    targets.append(w)
+                else:
+                    assert s.state is RunState.COMPLETED, s.state
+        jobs = [job for w in targets for job in contenders(w, request)]
+        rng.shuffle(jobs)
+        await bounded(jobs, send, limit=8)
+
+    expected_refunds: dict[int, list[str]] = {}
+    for workflow_id, order_id in runs:
+        result = await st.result(workflow_id)
+        status = await st.status(workflow_id)
+        for request in status.requests:
+            ones = decisions_for(status, request.id)
+            assert len(ones) == 1, (workflow_id, request.id, ones)
+            assert request.decision == ones[0]
+        r1 = decisions_for(status, "r1")[0]
+        expected_refunds[order_id] = ["issued"] if r1.kind is DecisionKind.APPROVE else []
+        assert result.outcome == ("refunded" if r1.kind is DecisionKind.APPROVE else "refund_rejected"), (
+            result
+        )
+        notified = [d for d in decisions_for(status, "r2") if d.kind is DecisionKind.APPROVE]
+        assert sum(1 for n in st.notifications() if n[1] == f"{workflow_id}:r2") == len(notified)
+    for order_id, expected in expected_refunds.items():
+        assert refunds_of(st, order_id) == expected, order_id
+
+
+# ---------------------------------------------------------------------------- two runs for one order
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=ContractBroken,
+    reason="FINDING: activities/shop.py record_refund() deduplicates by idempotency key (one per run) but does not "
+    "re-check the order: two runs for the same order both pass check_refund_policy before either refunds, and "
+    "once both are approved the shop issues two refunds for one order",
+)
+async def test_two_runs_for_one_order_refund_it_at_most_once(module_stack: Stack) -> None:
+    st = module_stack
+    order_id = next(ORDERS)
+    first = await st.start_run(order_id)
+    second = await st.start_run(order_id, reason="asked twice")
+    await st.wait_pending(first, "issue_refund")
+    await st.wait_pending(second, "issue_refund")
+    for workflow_id in (first, second):
+        assert (await st.acli("approve", workflow_id, "--as", RAJ, "--request", "r1")).ok
+    for workflow_id in (first, second):
+        await st.wait_status(
+            workflow_id,
+            "the refund step ended",
+            lambda s: s.state is not RunState.RUNNING and bool(s.pending or s.outcome),
+        )
+    issued = refunds_of(st, order_id)
+    expect(
+        issued.count("issued") <= 1,
+        f"order {order_id} refunded {issued.count('issued')} times by two runs: {st.refunds()}",
+    )
