@@ -1,0 +1,1 @@
+"""Benchmarks of Mandate's governance against plain Temporal (run ``python benchmarks/run.py``)."""

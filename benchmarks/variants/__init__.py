@@ -1,0 +1,1 @@
+"""The ablation variants of the benchmark agent, one workflow class per module (see ``benchmarks/ablations.py``)."""
