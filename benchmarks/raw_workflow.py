@@ -7,51 +7,23 @@ functions), but without Mandate's tool wrapper, charter, approval gate or search
 
 from __future__ import annotations
 
-import asyncio
-from datetime import timedelta
 from typing import Any
 
-from pydantic import BaseModel
-from temporalio import activity, workflow
-from temporalio.common import RetryPolicy
+from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities import shop
-    from activities.shop import Order, OrderRef, PolicyAnswer, PolicyQuestion, RefundArgs, RefundReceipt
+    from activities.shop import OrderRef, PolicyQuestion, RefundArgs, RefundReceipt
+    from benchmarks.raw_shared import (
+        RETRY,
+        TIMEOUT,
+        RawInput,
+        RawRefundCall,
+        raw_check_refund_policy,
+        raw_issue_refund,
+        raw_lookup_order,
+    )
 
-__all__ = ["RawRefund", "RawInput", "RawRefundCall", "RAW_ACTIVITIES", "RAW_WRITE_ACTIVITY"]
-
-RAW_WRITE_ACTIVITY = "raw_issue_refund"
-_TIMEOUT = timedelta(minutes=5)
-_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=5)
-
-
-class RawInput(BaseModel):
-    order_id: int
-    reason: str = ""
-
-
-class RawRefundCall(BaseModel):
-    args: RefundArgs
-    idempotency_key: str
-
-
-@activity.defn(name="raw_lookup_order")
-async def raw_lookup_order(args: OrderRef) -> Order:
-    return await shop.lookup_order(args)
-
-
-@activity.defn(name="raw_check_refund_policy")
-async def raw_check_refund_policy(args: PolicyQuestion) -> PolicyAnswer:
-    return await shop.check_refund_policy(args)
-
-
-@activity.defn(name=RAW_WRITE_ACTIVITY)
-async def raw_issue_refund(call: RawRefundCall) -> RefundReceipt:
-    return await asyncio.to_thread(shop.record_refund, call.args, call.idempotency_key)
-
-
-RAW_ACTIVITIES = [raw_lookup_order, raw_check_refund_policy, raw_issue_refund]
+__all__ = ["RawRefund"]
 
 
 @workflow.defn(name="RawRefund")
@@ -66,12 +38,12 @@ class RawRefund:
     async def run(self, run_input: RawInput) -> RefundReceipt:
         order = await workflow.execute_activity(
             raw_lookup_order, OrderRef(order_id=run_input.order_id),
-            start_to_close_timeout=_TIMEOUT, retry_policy=_RETRY,
+            start_to_close_timeout=TIMEOUT, retry_policy=RETRY,
         )
         # The answer is not used, as in the governed benchmark agent: orders are refunded many times over.
         await workflow.execute_activity(
             raw_check_refund_policy, PolicyQuestion(order_id=run_input.order_id, reason=run_input.reason),
-            start_to_close_timeout=_TIMEOUT, retry_policy=_RETRY,
+            start_to_close_timeout=TIMEOUT, retry_policy=RETRY,
         )
         self._requested = True
         await workflow.wait_condition(lambda: self._approved)
@@ -83,7 +55,7 @@ class RawRefund:
                 ),
                 idempotency_key=f"{workflow.info().workflow_id}:r1",
             ),
-            start_to_close_timeout=_TIMEOUT, retry_policy=_RETRY,
+            start_to_close_timeout=TIMEOUT, retry_policy=RETRY,
         )
 
     @workflow.signal(name="approve")

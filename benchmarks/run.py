@@ -50,7 +50,6 @@ from temporalio import client as tclient  # noqa: E402
 from temporalio import worker as tworker  # noqa: E402
 from temporalio.api.enums.v1 import EventType  # noqa: E402
 from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError  # noqa: E402
-from temporalio.common import SearchAttributePair, TypedSearchAttributes  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.service import RPCError  # noqa: E402
 from temporalio.worker import Replayer, Worker  # noqa: E402
@@ -77,7 +76,8 @@ from benchmarks.bench_agents import (  # noqa: E402
     bench_charters,
     bench_workflows,
 )
-from benchmarks.raw_workflow import RAW_ACTIVITIES, RAW_WRITE_ACTIVITY, RawInput, RawRefund  # noqa: E402
+from benchmarks.raw_shared import RAW_ACTIVITIES, RAW_WRITE_ACTIVITY, RawInput  # noqa: E402
+from benchmarks.raw_workflow import RawRefund  # noqa: E402
 from mandate import api  # noqa: E402
 from mandate import search_attributes as sa  # noqa: E402
 from mandate.decisions import DecisionKind  # noqa: E402
@@ -313,16 +313,7 @@ class Bench:
             id=f"{agent}-{uuid.uuid4().hex[:12]}",
             task_queue=self.pt_tq if agent == self.variants.get(PASSTHROUGH) else self.tq,
             result_type=AgentResult,
-            # the same attributes `mandate start` sets
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(sa.AGENT, agent),
-                    SearchAttributePair(sa.OWNER, charter.owners.workflow),
-                    SearchAttributePair(sa.STATE, "starting"),
-                    SearchAttributePair(sa.PENDING_APPROVALS, 0),
-                    SearchAttributePair(sa.REQUESTED_BY, REQUESTED_BY),
-                ]
-            ),
+            search_attributes=api.start_search_attributes(agent, charter, REQUESTED_BY),  # as `mandate start`
         )
 
     async def start_raw(self) -> WorkflowHandle:
@@ -680,7 +671,11 @@ async def run_backend(plan: Plan, backend: str) -> dict[str, Any]:
     try:
         workflows = {**bench_workflows(), **(variant_workflows(passthrough=False) if plan.profile else {})}
         served = {name: c for name, c in bench.charters.items() if c.workflow in workflows}
-        governed = build_worker(client, task_queue=bench.tq, charters=served, workflows=workflows)
+        # The benchmark's agents are served the way build_worker serves the product's own (workflows/ is
+        # passed through the sandbox); the plain workflow keeps the SDK's default sandbox.
+        governed = build_worker(
+            client, task_queue=bench.tq, charters=served, workflows=workflows, passthrough_modules=["benchmarks"]
+        )
         raw = Worker(
             client,
             task_queue=bench.raw_tq,

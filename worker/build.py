@@ -94,8 +94,13 @@ def build_worker(
     workflows: Mapping[str, type[GovernedAgent]] | None = None,
     extra_activities: Sequence[object] = (),
     max_concurrent_activities: int = 100,
+    passthrough_modules: Sequence[str] = (),
 ) -> Worker:
-    """A worker serving every agent that has both a charter and a workflow."""
+    """A worker serving every agent that has both a charter and a workflow.
+
+    ``passthrough_modules`` names more packages whose agent workflows the sandbox should import once
+    rather than once per run, as it does Mandate's own; they must keep no mutable module state.
+    """
     tools.validate()
     plan = plan_agents(charters, workflows)
     if not plan.workflows:
@@ -115,11 +120,11 @@ def build_worker(
             *extra_activities,
         ],
         max_concurrent_activities=max_concurrent_activities,
-        workflow_runner=sandbox_runner(),
+        workflow_runner=sandbox_runner(*passthrough_modules),
     )
 
 
-def sandbox_runner() -> SandboxedWorkflowRunner:
+def sandbox_runner(*more: str) -> SandboxedWorkflowRunner:
     """The default sandbox, with Mandate's own packages passed through.
 
     They keep no mutable module state that runs could share, and re-importing them for
@@ -127,7 +132,7 @@ def sandbox_runner() -> SandboxedWorkflowRunner:
     """
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(
-            "mandate", "approvals", "workflows", "activities"
+            "mandate", "approvals", "workflows", "activities", *more
         )
     )
 
