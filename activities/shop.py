@@ -164,7 +164,10 @@ async def check_refund_policy(args: PolicyQuestion) -> PolicyAnswer:
 
 
 def record_refund(args: RefundArgs, idempotency_key: str) -> RefundReceipt:
-    """Write the refund once per key: a retry or replay with the same key returns the first receipt."""
+    """Write the refund once per key: a retry or replay with the same key returns the first receipt.
+
+    An order is refunded at most once: a second key for an order with an issued refund is refused.
+    """
     with connect() as db:
         existing = db.execute(
             "SELECT * FROM refunds WHERE idempotency_key = ?", (idempotency_key,)
@@ -173,6 +176,16 @@ def record_refund(args: RefundArgs, idempotency_key: str) -> RefundReceipt:
             order = db.execute("SELECT * FROM orders WHERE id = ?", (args.order_id,)).fetchone()
             if order is None:
                 raise ApplicationError(f"order {args.order_id} does not exist", type="ToolRefused")
+            other = db.execute(
+                "SELECT id FROM refunds WHERE order_id = ? AND status = 'issued'", (args.order_id,)
+            ).fetchone()
+            if other is not None:
+                # Two runs for one order can both pass check_refund_policy before either refunds;
+                # the write itself refuses the second (inside the same IMMEDIATE transaction).
+                raise ApplicationError(
+                    f"order {args.order_id} already has refund {other['id']} issued; not refunding it twice",
+                    type="ToolRefused",
+                )
             if args.amount_cents > order["amount_cents"]:
                 raise ApplicationError(
                     f"refund of {args.amount_cents} cents exceeds the order total {order['amount_cents']}",

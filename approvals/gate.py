@@ -11,7 +11,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from mandate.authority import Authority
-from mandate.decisions import ApprovalRequest, DecisionInput, DecisionKind, RequestStatus
+from mandate.decisions import ApprovalRequest, DecisionInput, DecisionKind, RequestStatus, same_person
+from mandate.errors import first_problem
 
 __all__ = ["Refused", "args_hash", "open_request", "parse_payload", "check_decision", "escalate"]
 
@@ -78,9 +79,7 @@ def parse_payload(raw: Any, *, kind: DecisionKind) -> DecisionInput:
     try:
         payload = DecisionInput.model_validate(raw)
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "input"
-        raise Refused(f"{where}: {first['msg']}") from None
+        raise Refused(first_problem(err)) from None
     if kind is DecisionKind.REJECT and not payload.reason:
         raise Refused("a rejection needs a reason")
     return payload
@@ -109,11 +108,10 @@ def check_decision(
     if request.status is not RequestStatus.PENDING:
         who = f" by {request.decision.approver}" if request.decision else ""
         raise Refused(f"request {request.id} is already {request.status.value}{who}")
-    approver = payload.approver.casefold()
-    if kind is DecisionKind.APPROVE and approver == request.requested_by.casefold():
+    if kind is DecisionKind.APPROVE and same_person(payload.approver, request.requested_by):
         raise Refused(f"{payload.approver} requested this run and cannot approve its actions")
     eligible = request.eligible
-    if approver not in {a.casefold() for a in eligible}:
+    if not any(same_person(payload.approver, a) for a in eligible):
         raise Refused(
             f"{payload.approver} is not an approver of {request.tool} (approvers: {', '.join(eligible)})"
         )

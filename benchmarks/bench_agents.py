@@ -11,10 +11,9 @@ Each workflow class has a module of its own, as ``RefundAgent`` has: the workflo
 workflow's module again for every run, ``@workflow.defn`` included, so a second class in the module
 would be paid for by every run.
 
-Unlike the demo's ``RefundPlanner``, neither planner stops on the policy's answer: the benchmark
-cycles through orders 1001..1050 and refunds each many times over (every write has its own
-idempotency key, and ``record_refund`` refuses only an unknown order or an amount above the order's
-total), so the policy says "already refunded" for most runs. The check still runs, with its SQL.
+Unlike the demo's ``RefundPlanner``, neither planner stops on the policy's answer (so that both sides
+always do the same three steps). Every run refunds an order of its own: ``run.py`` seeds the
+benchmark's orders from 100001 in its private shop database, since the shop refunds an order once.
 """
 
 from __future__ import annotations

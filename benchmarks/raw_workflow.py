@@ -40,7 +40,7 @@ class RawRefund:
             raw_lookup_order, OrderRef(order_id=run_input.order_id),
             start_to_close_timeout=TIMEOUT, retry_policy=RETRY,
         )
-        # The answer is not used, as in the governed benchmark agent: orders are refunded many times over.
+        # The answer is not used, as in the governed benchmark agent: both sides always do three steps.
         await workflow.execute_activity(
             raw_check_refund_policy, PolicyQuestion(order_id=run_input.order_id, reason=run_input.reason),
             start_to_close_timeout=TIMEOUT, retry_policy=RETRY,

@@ -6,9 +6,10 @@ import asyncio
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -18,6 +19,7 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
@@ -26,7 +28,13 @@ from temporalio.service import RPCError, RPCStatusCode
 from mandate import search_attributes as sa
 from mandate.charter import Charter
 from mandate.decisions import ApprovalRequest, DecideInput, Decision, DecisionKind, KillRequest
-from mandate.errors import AgentNotFoundError, DecisionRefusedError, MandateError, NoWorkerAnsweredError
+from mandate.errors import (
+    AgentNotFoundError,
+    DecisionRefusedError,
+    MandateError,
+    NoWorkerAnsweredError,
+    first_problem,
+)
 from mandate.outcomes import KillDecision, PauseState, ResumeInput
 from mandate.run import AgentRunInput, AgentStatus
 
@@ -47,6 +55,9 @@ __all__ = [
 
 class AgentPausedError(MandateError):
     """Raised when a start is refused because the agent is paused by a kill."""
+
+
+EXPIRY_GRACE_SECONDS = 2.0
 
 
 def start_search_attributes(agent: str, charter: Charter, requested_by: str) -> TypedSearchAttributes:
@@ -155,7 +166,22 @@ async def decide(
     task_queue: str | None = None,
     timeout: timedelta = timedelta(seconds=20),
 ) -> Decision:
-    """Decide through the ``decide`` update: a refusal comes back at once, with nothing written."""
+    """Decide through the ``decide`` update: a refusal comes back at once, with nothing written.
+
+    The decision expires ``timeout`` after it is sent: if no worker has taken it by then the run
+    refuses it, so an update that waited at the server while no worker ran is never applied after
+    this call has said that nothing was decided.
+    """
+    try:
+        payload = DecideInput(
+            request_id=request_id,
+            approver=approver,
+            reason=reason,
+            decision=decision,
+            expires_at=datetime.now(UTC) + timeout,
+        )
+    except ValidationError as err:
+        raise DecisionRefusedError(first_problem(err)) from None
     handle = client.get_workflow_handle(workflow_id)
     description = await _describe(handle)
     if description.status is not WorkflowExecutionStatus.RUNNING:
@@ -163,22 +189,21 @@ async def decide(
         raise DecisionRefusedError(f"{workflow_id} is {status}; there is nothing left to decide")
     await _require_worker(client, task_queue or description.task_queue)
     try:
+        # A little longer than the expiry, so that a worker taking the update at the last moment
+        # (its clock a little behind ours) is either answered here or refuses it.
         return await asyncio.wait_for(
-            handle.execute_update(
-                "decide",
-                DecideInput(request_id=request_id, approver=approver, reason=reason, decision=decision),
-                result_type=Decision,
-            ),
-            timeout=timeout.total_seconds(),
+            handle.execute_update("decide", payload, result_type=Decision),
+            timeout=timeout.total_seconds() + EXPIRY_GRACE_SECONDS,
         )
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
         raise DecisionRefusedError(message) from None
-    except TimeoutError:
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         raise NoWorkerAnsweredError(
-            f"no worker answered {workflow_id} within {timeout.total_seconds():.0f}s; check that `mandate worker` "
-            "is running, then send the same command again"
+            f"no worker answered {workflow_id} within {timeout.total_seconds():.0f}s, so nothing was decided "
+            "(the decision expires unapplied); check that `mandate worker` is running, then send the same "
+            "command again"
         ) from None
 
 

@@ -90,8 +90,12 @@ def load_charter(path: str | Path, tools: ToolRegistry | None = None) -> Charter
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CharterError(shown, "(file)", "no such file") from None
+    except IsADirectoryError:
+        raise CharterError(shown, "(file)", "is a directory, not a charter file") from None
     except UnicodeDecodeError:
         raise CharterError(shown, "(file)", "not UTF-8 text") from None
+    except OSError as err:
+        raise CharterError(shown, "(file)", f"cannot be read: {err.strerror or err}") from None
     except tomllib.TOMLDecodeError as err:
         raise CharterError(shown, "(toml)", str(err)) from None
     try:

@@ -22,6 +22,7 @@ __all__ = [
     "KillInput",
     "KillRequest",
     "KillRecord",
+    "same_person",
 ]
 
 Name = Annotated[
@@ -29,6 +30,18 @@ Name = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$"),
 ]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+
+
+_ASCII_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def same_person(a: str, b: str) -> bool:
+    """Whether two names are the same person: equal but for ASCII letter case and outer spaces.
+
+    Only ASCII letters fold: ``str.casefold`` would make a lookalike such as ``\u017fam@example.com``
+    (a long s) or a Kelvin sign pass for a name the charter lists.
+    """
+    return a.strip().translate(_ASCII_FOLD) == b.strip().translate(_ASCII_FOLD)
 
 
 class DecisionKind(StrEnum):
@@ -69,6 +82,9 @@ class DecideInput(DecisionInput):
     """The payload of the ``decide`` update."""
 
     decision: DecisionKind
+    # Set by the CLI: a decision no worker took by then is refused, so an update that waited at the
+    # server while no worker ran is never applied after the command has said nothing was decided.
+    expires_at: datetime | None = None
 
 
 class Decision(BaseModel):

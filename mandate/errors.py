@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 __all__ = [
     "MandateError",
     "CharterError",
@@ -10,6 +12,7 @@ __all__ = [
     "ConnectionFailedError",
     "DecisionRefusedError",
     "NoWorkerAnsweredError",
+    "first_problem",
 ]
 
 
@@ -48,3 +51,10 @@ class DecisionRefusedError(MandateError):
 
 class NoWorkerAnsweredError(MandateError):
     """Raised when an update is not picked up by any worker within the timeout."""
+
+
+def first_problem(err: ValidationError, *, what: str = "input") -> str:
+    """The first thing pydantic found wrong, as ``field: reason`` on one line."""
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or what
+    return f"{where}: {first['msg']}"

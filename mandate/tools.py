@@ -21,7 +21,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from mandate.authority import Authority
-from mandate.errors import ToolRegistryError
+from mandate.errors import ToolRegistryError, first_problem
 from mandate.run import ToolCallInput, ToolCallResult, ToolInfo
 
 __all__ = ["ToolContext", "ToolSpec", "ToolRegistry", "registry", "tool", "current_tool_context"]
@@ -186,10 +186,8 @@ def _make_activity(spec: ToolSpec) -> Callable[[ToolCallInput], Awaitable[ToolCa
         try:
             args = spec.args_model.model_validate(call.args)
         except ValidationError as err:
-            first = err.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "args"
             raise ApplicationError(
-                f"invalid arguments for tool {spec.name}: {where}: {first['msg']}",
+                f"invalid arguments for tool {spec.name}: {first_problem(err, what='args')}",
                 type="InvalidToolArguments",
                 non_retryable=True,
             ) from None

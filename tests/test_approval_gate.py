@@ -264,6 +264,17 @@ def test_listed_approver_is_accepted_case_insensitively() -> None:
     assert check_decision({"req-1": req}, decision("Sam@Example.COM"), kind=APPROVE) is req
 
 
+@pytest.mark.parametrize(
+    "lookalike",
+    ["\u017fam@example.com", "\u0455am@example.com", "ra\u0135@example.com", "\u212aaj@example.com"],
+    ids=["long-s", "cyrillic-dze", "j-circumflex"],
+)
+def test_a_name_that_only_looks_like_an_approver_is_refused(lookalike: str) -> None:
+    req = make_request()
+    msg = refusal(check_decision, {"req-1": req}, decision(lookalike), kind=APPROVE)
+    assert msg.startswith(f"{lookalike} is not an approver of issue_refund")
+
+
 def test_check_decision_refuses_a_reject_without_reason() -> None:
     req = make_request()
     msg = refusal(check_decision, {"req-1": req}, decision("raj@example.com"), kind=REJECT)

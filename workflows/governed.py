@@ -10,11 +10,12 @@ checked by ``approvals`` against the charter loaded when the run started.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, ClassVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ActivityCancellationType
 
@@ -35,8 +36,10 @@ with workflow.unsafe.imports_passed_through():
         KillRecord,
         RefusedDecision,
         RequestStatus,
+        same_person,
     )
     from mandate.durations import format_duration
+    from mandate.errors import first_problem
     from mandate.run import (
         AgentMandate,
         AgentResult,
@@ -70,6 +73,11 @@ COMPENSATION_RETRY = RetryPolicy(
     maximum_attempts=10,
 )
 MONITOR = "mandate-monitor"
+SIGNALS = ("approve", "reject", "kill")
+SIGNAL_HELP = (
+    'approve / reject: {"request_id": "r1", "approver": "you@example.com", "reason": "..."}; '
+    'kill: {"by": "stop/go owner", "reason": "...", "rollback": true}'
+)
 MAX_STEPS = 50
 KEEP_REFUSED = 50
 
@@ -82,6 +90,16 @@ def _seed_published(start: Any) -> dict[str, Any]:
         if value is not None:
             seeded[key.name] = list(value) if isinstance(value, list | tuple) else value
     return seeded
+
+
+def _describe_inputs(args: Sequence[RawValue]) -> str:
+    """What a refused signal carried, for the record, without decoding it."""
+    parts = []
+    for raw in args[:3]:
+        encoding = raw.payload.metadata.get("encoding", b"").decode(errors="replace") or "no encoding"
+        parts.append(f"{encoding}, {len(raw.payload.data)} bytes: {raw.payload.data[:60]!r}")
+    more = f" and {len(args) - 3} more" if len(args) > 3 else ""
+    return f"{len(args)} input(s): " + "; ".join(parts) + more
 
 
 class GovernedAgent:
@@ -268,11 +286,10 @@ class GovernedAgent:
         try:
             order = KillInput.model_validate(raw)
         except ValidationError as err:
-            first = err.errors()[0]
-            raise Refused(f"{'.'.join(str(p) for p in first['loc']) or 'input'}: {first['msg']}") from None
+            raise Refused(first_problem(err)) from None
         assert self._mandate is not None
         owner = self._mandate.charter.owners.stop_go
-        if order.by.casefold() not in (owner.casefold(), MONITOR.casefold()):
+        if not (same_person(order.by, owner) or same_person(order.by, MONITOR)):
             raise Refused(f"{order.by} is not the stop/go owner of {self.agent} (only {owner} may kill it)")
         if self._kill is not None:
             raise Refused(f"the run was already killed by {self._kill.by}")
@@ -282,8 +299,7 @@ class GovernedAgent:
             at=workflow.now(), by=order.by, reason=order.reason, rollback=order.rollback, channel=channel
         )
 
-    @workflow.signal(name="kill")
-    def kill_signal(self, payload: Any = None) -> None:
+    def _on_kill_signal(self, payload: Any) -> None:
         """Stop this run: ``{"by": "stop/go owner", "reason": "...", "rollback": true}``."""
         if self._mandate is None:
             self._refuse(
@@ -517,15 +533,39 @@ class GovernedAgent:
             ),
         )
 
-    @workflow.signal(name="approve")
-    def approve(self, payload: Any = None) -> None:
-        """Approve a pending request: ``{"request_id": "r1", "approver": "...", "reason": "..."}``."""
-        self._on_signal(DecisionKind.APPROVE, payload)
+    @workflow.signal(dynamic=True, description=SIGNAL_HELP)
+    def on_signal(self, name: str, args: Sequence[RawValue]) -> None:
+        """Every signal, undecoded: no input can be dropped by the SDK or wedge the run.
 
-    @workflow.signal(name="reject")
-    def reject(self, payload: Any = None) -> None:
-        """Reject a pending request: ``{"request_id": "r1", "approver": "...", "reason": "..."}``."""
-        self._on_signal(DecisionKind.REJECT, payload)
+        ``approve`` / ``reject`` take ``{"request_id": "r1", "approver": "...", "reason": "..."}``,
+        ``kill`` takes ``{"by": "stop/go owner", "reason": "...", "rollback": true}``. Anything else (an
+        unknown name, two inputs, an input that is not JSON) is refused and recorded like a bad decision.
+        """
+        try:
+            payload = self._signal_input(name, args)
+        except Refused as refusal:
+            self._refuse(Channel.SIGNAL, name[:50], str(refusal), _describe_inputs(args))
+            return
+        if name == "kill":
+            self._on_kill_signal(payload)
+        else:
+            self._on_signal(DecisionKind(name), payload)
+
+    def _signal_input(self, name: str, args: Sequence[RawValue]) -> Any:
+        """The one JSON input of a known signal, or ``Refused`` saying what is wrong with it."""
+        if name not in SIGNALS:
+            raise Refused(f"unknown signal {name!r}; a run takes {', '.join(SIGNALS)}")
+        if len(args) > 1:
+            raise Refused(f"the {name} signal takes one JSON object, not {len(args)} inputs")
+        if not args:
+            return None
+        try:
+            return workflow.payload_converter().from_payload(args[0].payload)
+        except Exception as err:  # noqa: BLE001  (any undecodable input is refused, never raised)
+            encoding = args[0].payload.metadata.get("encoding", b"").decode(errors="replace") or "none"
+            raise Refused(
+                f"the {name} signal's input is not readable JSON (encoding {encoding}: {type(err).__name__})"
+            ) from None
 
     @workflow.update(name="decide")
     def decide(self, decision: DecideInput) -> Decision:
@@ -546,6 +586,13 @@ class GovernedAgent:
 
     @decide.validator
     def _validate_decide(self, decision: DecideInput) -> None:
+        if decision.expires_at is not None and workflow.now() > decision.expires_at:
+            raise ApplicationError(
+                f"the decision reached the run after it expired at {decision.expires_at:%H:%M:%S} UTC (no worker "
+                "took it in time); nothing was decided: send it again",
+                type="DecisionExpired",
+                non_retryable=True,
+            )
         try:
             check_decision(self._requests, decision, kind=decision.decision)
         except Refused as refusal:

@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.metrics import ENFORCE_ACTIVITY, EVALUATE_ACTIVITY
     from mandate.charter import KillCriteria
-    from mandate.decisions import KillRequest
+    from mandate.decisions import KillRequest, same_person
     from mandate.outcomes import (
         Breach,
         EnforceInput,
@@ -219,7 +219,7 @@ class KillMonitor:
     def _require_stop_go(self, who: str) -> None:
         assert self._pause is not None
         owner = self._pause.stop_go_owner
-        if who.strip().casefold() != owner.casefold():
+        if not same_person(who, owner):
             raise ApplicationError(
                 f"{who} is not the stop/go owner of {self._agent} (only {owner} may kill or resume it)",
                 type="NotStopGoOwner",

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -19,7 +20,7 @@ from mandate import api
 from mandate.charter import Charter, load_charters
 from mandate.cli._render import console, print_json, show_metrics, show_pending, show_status
 from mandate.decisions import DecisionKind
-from mandate.errors import MandateError
+from mandate.errors import MandateError, first_problem
 from mandate.logging import configure_logging
 from mandate.settings import load_settings
 
@@ -60,6 +61,8 @@ def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
         fail(str(err))
     except RPCError as err:
         fail(f"Temporal refused the request: {err.message or err}")
+    except ValidationError as err:  # an argument outside the limits of the models it fills
+        fail(first_problem(err))
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     raise AssertionError("unreachable")

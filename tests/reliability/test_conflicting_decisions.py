@@ -11,7 +11,6 @@ import random
 from collections import Counter
 from typing import Any
 
-import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
@@ -23,7 +22,6 @@ from tests.reliability._harness import (
     QI,
     RAJ,
     SAM,
-    ContractBroken,
     Result,
     Stack,
     bounded,
@@ -317,13 +315,6 @@ async def test_decisions_for_many_runs_in_shuffled_order(module_stack: Stack) ->
 # ---------------------------------------------------------------------------- two runs for one order
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ContractBroken,
-    reason="FINDING: activities/shop.py record_refund() deduplicates by idempotency key (one per run) but does not "
-    "re-check the order: two runs for the same order both pass check_refund_policy before either refunds, and "
-    "once both are approved the shop issues two refunds for one order",
-)
 async def test_two_runs_for_one_order_refund_it_at_most_once(module_stack: Stack) -> None:
     st = module_stack
     order_id = next(ORDERS)

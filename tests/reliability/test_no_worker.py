@@ -17,7 +17,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 
 from mandate.run import RunState
-from tests.reliability._harness import RAJ, ContractBroken, Stack, expect, one_line_error
+from tests.reliability._harness import RAJ, Stack, expect, one_line_error
 
 
 async def update_events(st: Stack, workflow_id: str) -> list[str]:
@@ -59,13 +59,6 @@ async def test_no_worker_ever_the_cli_says_so_decides_nothing_and_the_same_comma
 
 
 @pytest.mark.parametrize("how", ["sigkill", "sigterm"])
-@pytest.mark.xfail(
-    strict=True,
-    raises=ContractBroken,
-    reason="FINDING: mandate/api.py decide() maps only TimeoutError to NoWorkerAnsweredError, but when "
-    "asyncio.wait_for cancels execute_update the SDK raises WorkflowUpdateRPCTimeoutOrCancelledError, which "
-    "wait_for lets through: `mandate approve` ends in a traceback instead of 'no worker answered'",
-)
 async def test_worker_gone_the_cli_says_no_worker_answered_in_one_line(stack: Stack, how: str) -> None:
     st = stack
     worker = await st.start_worker()
@@ -82,13 +75,6 @@ async def test_worker_gone_the_cli_says_no_worker_answered_in_one_line(stack: St
     expect("no worker" in lines[0], f"does not say that no worker answered:\n{refused}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ContractBroken,
-    reason="FINDING: an update that timed out waiting for a worker stays admitted at the server and is applied "
-    "when a worker comes back (half-decided after the CLI said it failed); re-sending the same command "
-    "without --request then approves the *next* request (notify_customer) that nobody reviewed",
-)
 async def test_worker_gone_nothing_is_half_decided_and_the_same_command_succeeds_later(stack: Stack) -> None:
     st = stack
     worker = await st.start_worker()
