@@ -29,6 +29,9 @@ __all__ = [
 ]
 
 REFUND_WINDOW_DAYS = 30
+# One attempt of a shop call: SQLite waits up to 30 s for a lock, the work itself takes milliseconds. A
+# worker that dies mid-call has the attempt retried after this, not after the 5-minute default.
+CALL_TIMEOUT = "1m"
 
 
 class OrderRef(BaseModel):
@@ -106,7 +109,7 @@ def _key() -> str:
     return key
 
 
-@tool(authority=Authority.READ, cost=0.001)
+@tool(timeout=CALL_TIMEOUT, authority=Authority.READ, cost=0.001)
 async def lookup_order(args: OrderRef) -> Order:
     """Find an order and its customer."""
 
@@ -132,7 +135,7 @@ async def lookup_order(args: OrderRef) -> Order:
     return await asyncio.to_thread(query)
 
 
-@tool(authority=Authority.READ, cost=0.002)
+@tool(timeout=CALL_TIMEOUT, authority=Authority.READ, cost=0.002)
 async def check_refund_policy(args: PolicyQuestion) -> PolicyAnswer:
     """Is this order refundable, and for how much?"""
 
@@ -208,13 +211,13 @@ def record_refund(args: RefundArgs, idempotency_key: str) -> RefundReceipt:
     )
 
 
-@tool(authority=Authority.WRITE, cost=0.01, compensation="reverse_refund")
+@tool(timeout=CALL_TIMEOUT, authority=Authority.WRITE, cost=0.01, compensation="reverse_refund")
 async def issue_refund(args: RefundArgs) -> RefundReceipt:
     """Refund an order to the customer's original payment method."""
     return await asyncio.to_thread(record_refund, args, _key())
 
 
-@tool(authority=Authority.WRITE, cost=0.01, compensates="issue_refund")
+@tool(timeout=CALL_TIMEOUT, authority=Authority.WRITE, cost=0.01, compensates="issue_refund")
 async def reverse_refund(args: ReverseRefundArgs) -> ReversalReceipt:
     """Undo a refund issued by issue_refund (idempotent: reversing twice changes nothing)."""
 
@@ -236,6 +239,7 @@ async def reverse_refund(args: ReverseRefundArgs) -> ReversalReceipt:
 
 
 @tool(
+    timeout=CALL_TIMEOUT,
     authority=Authority.WRITE,
     cost=0.005,
     irreversible="a message delivered to a customer cannot be recalled",
@@ -256,7 +260,7 @@ async def notify_customer(args: NoticeArgs) -> NoticeReceipt:
     return await asyncio.to_thread(write)
 
 
-@tool(authority=Authority.WRITE, cost=0.0, irreversible="a deleted customer account cannot be restored")
+@tool(timeout=CALL_TIMEOUT, authority=Authority.WRITE, cost=0.0, irreversible="a deleted customer account cannot be restored")
 async def delete_customer(args: CustomerRef) -> DeletionReceipt:
     """Delete a customer's account. The refund agent's charter blocks it."""
 

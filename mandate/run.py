@@ -47,6 +47,9 @@ class ToolInfo(BaseModel):
     compensates: str | None = None
     irreversible: str | None = None
     description: str = ""
+    # How long one attempt may run (start-to-close). None: the workflow's default, 5 minutes; also what
+    # runs recorded before tools declared it read, so their histories replay unchanged.
+    timeout_seconds: float | None = None
 
 
 class LoadMandateInput(BaseModel):

@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import structlog
@@ -21,6 +22,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from mandate.authority import Authority
+from mandate.durations import parse_duration
 from mandate.errors import ToolRegistryError, first_problem
 from mandate.run import ToolCallInput, ToolCallResult, ToolInfo
 
@@ -68,6 +70,7 @@ class ToolSpec:
     compensation: str | None = None
     irreversible: str | None = None
     compensates: str | None = None
+    timeout: timedelta | None = None
     activity: Callable[..., Any] = field(init=False, repr=False)
 
     def info(self) -> ToolInfo:
@@ -79,6 +82,7 @@ class ToolSpec:
             irreversible=self.irreversible,
             compensates=self.compensates,
             description=self.description,
+            timeout_seconds=self.timeout.total_seconds() if self.timeout else None,
         )
 
 
@@ -135,15 +139,18 @@ def tool(
     compensation: str | None = None,
     compensates: str | None = None,
     irreversible: str | None = None,
+    timeout: str | timedelta | None = None,
     into: ToolRegistry | None = None,
 ) -> Callable[[Callable[[ArgsT], Awaitable[ResultT]]], Callable[[ArgsT], Awaitable[ResultT]]]:
     """Declare an agent tool.
 
     The function takes one pydantic model and returns one. ``compensation`` names the
     tool that undoes this one (it receives ``{"original": args, "result": result}``);
-    ``irreversible`` states why a write cannot be undone.
+    ``irreversible`` states why a write cannot be undone. ``timeout`` (``"30s"``, ``"2m"``) bounds
+    one attempt: a worker that dies mid-call has its attempt retried once it has passed (default 5m).
     """
     auth = Authority(authority)
+    limit = parse_duration(timeout) if isinstance(timeout, str) else timeout
     if auth is Authority.READ and (compensation or irreversible):
         raise ToolRegistryError("a read tool needs no compensation and cannot be irreversible")
 
@@ -172,6 +179,7 @@ def tool(
             compensation=compensation,
             compensates=compensates,
             irreversible=irreversible,
+            timeout=limit,
         )
         (into or registry).add(spec)
         return fn

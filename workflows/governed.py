@@ -264,7 +264,7 @@ class GovernedAgent:
                     comp.compensation,
                     ToolCallInput(agent=self.agent, args=comp.args, idempotency_key=comp.idempotency_key),
                     result_type=ToolCallResult,
-                    start_to_close_timeout=TOOL_TIMEOUT,
+                    start_to_close_timeout=self._tool_timeout(comp.compensation),
                     retry_policy=COMPENSATION_RETRY,
                 )
             except ActivityError as err:
@@ -379,7 +379,7 @@ class GovernedAgent:
                 step.tool,
                 ToolCallInput(agent=self.agent, args=step.args, idempotency_key=step.idempotency_key),
                 result_type=ToolCallResult,
-                start_to_close_timeout=TOOL_TIMEOUT,
+                start_to_close_timeout=self._tool_timeout(step.tool),
                 retry_policy=TOOL_RETRY,
                 cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             )
@@ -635,6 +635,10 @@ class GovernedAgent:
         return self._pending()
 
     # --------------------------------------------------------------- helpers
+
+    def _tool_timeout(self, tool: str) -> timedelta:
+        info = self._mandate.tools.get(tool) if self._mandate else None
+        return timedelta(seconds=info.timeout_seconds) if info and info.timeout_seconds else TOOL_TIMEOUT
 
     def _pending(self) -> list[ApprovalRequest]:
         return [r for r in self._requests.values() if r.status is RequestStatus.PENDING]

@@ -18,6 +18,7 @@ from temporalio.service import RPCError
 
 from mandate import api
 from mandate.charter import Charter, load_charters
+from mandate.cli._batch import BatchItem, read_batch
 from mandate.cli._render import console, print_json, show_metrics, show_pending, show_status
 from mandate.decisions import DecisionKind
 from mandate.errors import MandateError, first_problem
@@ -312,37 +313,113 @@ def _decide(
     console.print(f"{verb} {decision.request_id} of {workflow_id} as {decision.approver}")
 
 
+def _decide_batch(
+    kind: DecisionKind,
+    items: list[BatchItem],
+    approver: str,
+    reason: str,
+    address: str | None,
+    timeout: float,
+) -> None:
+    """Each listed request decided on its own (bound to its run and request id), 20 at a time."""
+
+    async def main() -> list[tuple[BatchItem, str | None]]:
+        client = await _client(address)
+        gate = asyncio.Semaphore(BATCH_CONCURRENCY)
+
+        async def one(item: BatchItem) -> tuple[BatchItem, str | None]:
+            async with gate:
+                try:
+                    await api.decide(
+                        client,
+                        item.workflow_id,
+                        decision=kind,
+                        approver=approver,
+                        reason=reason,
+                        request_id=item.request_id,
+                        timeout=timedelta(seconds=timeout),
+                    )
+                except MandateError as err:
+                    return item, str(err)
+                return item, None
+
+        return await asyncio.gather(*(one(item) for item in items))
+
+    outcomes = run(main)
+    verb = "approved" if kind is DecisionKind.APPROVE else "rejected"
+    refused = [(item, why) for item, why in outcomes if why is not None]
+    for item, why in refused:
+        console.print(f"refused {item.request_id} of {item.workflow_id}: {why}", markup=False)
+    console.print(f"{verb} {len(outcomes) - len(refused)} of {len(outcomes)} request(s) as {approver}")
+    if refused:
+        fail(f"{len(refused)} of {len(outcomes)} decision(s) refused (listed above); the others were taken")
+
+
+BATCH_CONCURRENCY = 20
 RequestOpt = Annotated[str | None, typer.Option("--request", help="request id; optional when one is pending")]
 AsOpt = Annotated[str, typer.Option("--as", help="who decides (must be an approver in the charter)")]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", help="seconds to wait for a worker to answer")]
 
 
+WorkflowArg = Annotated[str | None, typer.Argument(help="the run; leave out with --batch")]
+BatchOpt = Annotated[
+    Path | None,
+    typer.Option("--batch", help="decide every request listed in this file (as `mandate pending --json` writes it)"),
+]
+
+
 @app.command()
 def approve(
-    workflow_id: str,
     approver: AsOpt,
+    workflow_id: WorkflowArg = None,
     request: RequestOpt = None,
     reason: Annotated[str, typer.Option("--reason")] = "",
+    batch: BatchOpt = None,
     address: AddressOpt = None,
     timeout: TimeoutOpt = 20.0,
 ) -> None:
-    """Approve a pending request (errors come back at once)."""
-    _decide(DecisionKind.APPROVE, workflow_id, request, approver, reason, address, timeout)
+    """Approve a pending request (errors come back at once), or every request in a --batch file."""
+    _decide_one_or_batch(DecisionKind.APPROVE, workflow_id, request, batch, approver, reason, address, timeout)
 
 
 @app.command()
 def reject(
-    workflow_id: str,
     approver: AsOpt,
     reason: Annotated[str, typer.Option("--reason", help="why (required)")],
+    workflow_id: WorkflowArg = None,
     request: RequestOpt = None,
+    batch: BatchOpt = None,
     address: AddressOpt = None,
     timeout: TimeoutOpt = 20.0,
 ) -> None:
-    """Reject a pending request."""
+    """Reject a pending request, or every request in a --batch file."""
     if not reason.strip():
         fail("--reason must say why")
-    _decide(DecisionKind.REJECT, workflow_id, request, approver, reason, address, timeout)
+    _decide_one_or_batch(DecisionKind.REJECT, workflow_id, request, batch, approver, reason, address, timeout)
+
+
+def _decide_one_or_batch(
+    kind: DecisionKind,
+    workflow_id: str | None,
+    request: str | None,
+    batch: Path | None,
+    approver: str,
+    reason: str,
+    address: str | None,
+    timeout: float,
+) -> None:
+    if batch is None:
+        if workflow_id is None:
+            fail("name the run (WORKFLOW_ID) or give --batch FILE")
+        _decide(kind, workflow_id, request, approver, reason, address, timeout)
+        return
+    if workflow_id is not None or request is not None:
+        fail("--batch decides the requests its file lists; leave out WORKFLOW_ID and --request")
+    try:
+        items = read_batch(batch)
+    except MandateError as err:
+        fail(str(err))
+    _decide_batch(kind, items, approver, reason, address, timeout)
 
 
 @app.command()

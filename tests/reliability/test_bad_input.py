@@ -730,3 +730,43 @@ async def test_a_charter_path_that_is_not_a_file_is_refused_in_one_line(tmp_path
     expect("NOT READY" in audit.stdout, f"{audit}")
     line = one_line_error(worker)
     expect(str(folder / "refund-agent.toml") in line and "is a directory" in line, f"{worker}")
+
+
+# ---------------------------------------------------------------------------- batch files
+
+
+async def test_a_batch_decides_exactly_what_it_lists_and_names_each_refusal(
+    module_stack: Stack, tmp_path: Path
+) -> None:
+    st = module_stack
+    first, second = await fresh_run(st), await fresh_run(st)
+    batch = tmp_path / "batch.json"
+    entries = [
+        {"workflow_id": first, "id": "r1"},
+        {"workflow_id": second, "id": "r1"},
+        {"workflow_id": first, "id": "r1"},  # listed twice: decided once
+        {"workflow_id": "no-such-run", "id": "r1"},
+        {"workflow_id": first, "id": "r9"},
+    ]
+    batch.write_text(json.dumps(entries), encoding="utf-8")
+    r = await st.acli("approve", "--batch", str(batch), "--as", RAJ, "--reason", "batch")
+    line = one_line_error(r)
+    assert "2 of 4 decision(s) refused" in line, r
+    assert "approved 2 of 4 request(s) as raj@example.com" in r.stdout, r
+    assert "refused r1 of no-such-run: no workflow with id 'no-such-run'" in r.stdout, r
+    assert f"refused r9 of {first}: no approval request 'r9' in this run" in r.stdout, r
+    for workflow_id in (first, second):
+        status = await st.wait_pending(workflow_id, "notify_customer")
+        assert [(d.request_id, d.approver) for d in status.decisions] == [("r1", RAJ)]
+
+    for content, why in [
+        ("{not json", "not JSON"),
+        ('{"workflow_id": "x", "id": "r1"}', "expected a JSON list"),
+        ('[{"workflow_id": "x"}]', "entry 0: id is missing"),
+        ("[]", "lists no request"),
+    ]:
+        batch.write_text(content, encoding="utf-8")
+        bad = await st.acli("approve", "--batch", str(batch), "--as", RAJ)
+        assert why in one_line_error(bad) and str(batch) in bad.stderr, bad
+    both = await st.acli("approve", first, "--batch", str(batch), "--as", RAJ)
+    assert "leave out WORKFLOW_ID" in one_line_error(both), both

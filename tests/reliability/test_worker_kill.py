@@ -20,6 +20,7 @@ from temporalio.api.enums.v1 import EventType, PendingActivityState
 from mandate import api
 from mandate.decisions import DecisionKind
 from mandate.run import RunState
+from mandate.tools import registry
 from tests.reliability._harness import (
     ELIGIBLE,
     INELIGIBLE,
@@ -30,7 +31,6 @@ from tests.reliability._harness import (
     refunds_per_order,
     replay_failures,
 )
-from workflows.governed import TOOL_TIMEOUT
 
 DECIDE_TIMEOUT = timedelta(seconds=45)  # a killed worker's sticky queue is abandoned after 10 s
 
@@ -147,7 +147,7 @@ async def test_worker_killed_with_refunds_in_flight(stack: Stack) -> None:
       the server thawed (SIGCONT).
 
     Both groups' attempts on the dead workers are retried only when their start-to-close timeout
-    expires (TOOL_TIMEOUT, 5 minutes: the tools declare no heartbeat), hence ``slow``. Then: every
+    expires (the shop's tools declare one minute; they do not heartbeat), hence ``slow``. Then: every
     run completes, each order is refunded exactly once under its run's idempotency key, and the retry
     of a committed write returned the first receipt instead of writing again.
     """
@@ -195,7 +195,9 @@ async def test_worker_killed_with_refunds_in_flight(stack: Stack) -> None:
     receipts_at_kill = {order: row_id for row_id, order in refund_ids(st)}
 
     await st.start_worker()
-    limit = TOOL_TIMEOUT.total_seconds() + 120
+    spec = registry.get("issue_refund")
+    assert spec is not None and spec.timeout is not None
+    limit = spec.timeout.total_seconds() + 120
     for workflow_id in refunded:
         await st.wait_pending(workflow_id, "notify_customer", timeout=limit)
     await approve_all(st, list(refunded), "r2", QI)
