@@ -13,6 +13,7 @@ from mandate.charter import Charter, Owners
 from mandate.decisions import ApprovalRequest, Decision, KillRecord, RefusedDecision
 
 __all__ = [
+    "GOVERNED_PROTOCOL",
     "AgentRunInput",
     "AgentMandate",
     "LoadMandateInput",
@@ -56,11 +57,21 @@ class LoadMandateInput(BaseModel):
     agent: str
 
 
+# The version of the governed loop's behaviour after the charter is loaded. The worker's
+# load_mandate writes it into the local-activity marker every run records anyway, so a run keeps the
+# version it started with on any worker that replays it, at no extra history event (workflow.patched
+# costs a marker and a TemporalChangeVersion upsert per run). Runs recorded before it existed read 1.
+#   1: before: search attributes per change, or coalesced behind the "coalesce-search-attributes" patch
+#   2: coalesced search attributes, no patch marker
+GOVERNED_PROTOCOL = 2
+
+
 class AgentMandate(BaseModel):
     """The charter and tool catalogue a run is governed by, as the worker had them at its start."""
 
     charter: Charter
     tools: dict[str, ToolInfo]
+    protocol: int = 1
 
 
 class ToolCallInput(BaseModel):

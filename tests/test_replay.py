@@ -36,6 +36,8 @@ def test_histories_are_checked_in():
         "refund-rejected",
         "refund-killed-rolled-back",
         "refund-escalated",
+        "refund-approved-coalesced",
+        "refund-protocol-2",
     }
 
 

@@ -17,7 +17,7 @@ import activities  # noqa: F401  (registers the shop's tools)
 from activities.metrics import MonitorActivities
 from mandate.charter import Charter
 from mandate.errors import AgentNotFoundError
-from mandate.run import AgentMandate, LoadMandateInput
+from mandate.run import GOVERNED_PROTOCOL, AgentMandate, LoadMandateInput
 from mandate.settings import DEFAULT_TASK_QUEUE
 from mandate.tools import ToolRegistry, registry
 from workflows import AGENT_WORKFLOWS, GovernedAgent
@@ -52,7 +52,7 @@ class MandateActivities:
                 infos[name] = spec.info()
                 if spec.compensation and (comp := self._tools.get(spec.compensation)):
                     infos[comp.name] = comp.info()
-        return AgentMandate(charter=charter, tools=infos)
+        return AgentMandate(charter=charter, tools=infos, protocol=GOVERNED_PROTOCOL)
 
 
 @dataclass(frozen=True)

@@ -137,11 +137,14 @@ class GovernedAgent:
 
     async def govern(self, run_input: AgentRunInput) -> AgentResult:
         """The whole governed loop; a subclass's ``@workflow.run`` returns ``await self.govern(input)``."""
-        # Runs started before this patch upserted search attributes at every change; newer ones write
-        # them once per workflow task, at the points where the run waits (3 upserts a run instead of 5).
-        self._coalesce = workflow.patched(COALESCE_SEARCH_ATTRIBUTES)
-        if self._coalesce:
-            self._published = _seed_published(workflow.info().typed_search_attributes)
+        # Search attributes are written once per workflow task, where the run waits, and only what
+        # changed. Runs recorded before that wrote them at every change; runs recorded with the
+        # "coalesce-search-attributes" patch coalesce. Both are old histories, so their first
+        # activation is always a replay: only then is the patch consulted (a replay without its marker
+        # issues no command). New runs take the version from the load_mandate marker instead
+        # (AgentMandate.protocol), which costs no event of its own.
+        if workflow.unsafe.is_replaying_history_events():
+            self._coalesce = workflow.patched(COALESCE_SEARCH_ATTRIBUTES)
         self._mandate = await workflow.execute_local_activity(
             LOAD_MANDATE_ACTIVITY,
             LoadMandateInput(agent=self.agent),
@@ -149,6 +152,10 @@ class GovernedAgent:
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RetryPolicy(maximum_attempts=3, non_retryable_error_types=["AgentNotServed"]),
         )
+        if self._mandate.protocol >= 2:
+            self._coalesce = True
+        if self._coalesce:
+            self._published = _seed_published(workflow.info().typed_search_attributes)
         self._set_state(RunState.RUNNING)
         self._flush()
         self._log("run_started", requested_by=run_input.requested_by)

@@ -18,8 +18,15 @@ HERE = Path(__file__).resolve().parent
 os.environ.setdefault("MANDATE_HOME", tempfile.mkdtemp(prefix="mandate-record-"))
 sys.path.insert(0, str(HERE.parent.parent))
 
+from datetime import UTC, datetime, timedelta  # noqa: E402
+
+from temporalio.api.common.v1 import Payload  # noqa: E402
+from temporalio.common import RawValue  # noqa: E402
+
+from mandate.api import start_search_attributes  # noqa: E402
 from mandate.charter import load_charters  # noqa: E402
 from mandate.decisions import DecideInput, DecisionKind  # noqa: E402
+from mandate.run import AgentRunInput  # noqa: E402
 from mandate.tools import registry  # noqa: E402
 from tests.helpers import start_refund, wait_pending  # noqa: E402
 from worker import build_worker, start_dev_server  # noqa: E402
@@ -68,7 +75,34 @@ async def main() -> None:
         await wait_pending(coalesced, "notify_customer")
         await coalesced.signal("reject", {"approver": "qi@example.com", "reason": "tone"})
         await coalesced.result()
-        for handle in (approved, rejected, killed, coalesced):
+        # protocol 2 (version in the load_mandate marker, no patch marker), started as `mandate start`
+        # starts runs: refund approved by an expiring update, two signals the run must refuse (two
+        # inputs; bytes that are not JSON), then killed with rollback by signal.
+        protocol2 = await client.start_workflow(
+            RefundAgent.run,
+            AgentRunInput(input={"order_id": 1006, "reason": "arrived damaged"}, requested_by="bob@example.com"),
+            id="refund-protocol-2",
+            task_queue="record",
+            search_attributes=start_search_attributes("refund-agent", charters["refund-agent"], "bob@example.com"),
+        )
+        await wait_pending(protocol2, "issue_refund")
+        await protocol2.execute_update(
+            RefundAgent.decide,
+            DecideInput(
+                approver="raj@example.com",
+                decision=DecisionKind.APPROVE,
+                reason="photos confirm it",
+                expires_at=datetime.now(UTC) + timedelta(minutes=5),
+            ),
+        )
+        await wait_pending(protocol2, "notify_customer")
+        await protocol2.signal("approve", args=[{"approver": "qi@example.com"}, "second input"])
+        await protocol2.signal(
+            "approve", RawValue(Payload(metadata={"encoding": b"json/plain"}, data=b'{"approver": '))
+        )
+        await protocol2.signal("kill", {"by": "sam@example.com", "reason": "incident 43", "rollback": True})
+        await protocol2.result()
+        for handle in (approved, rejected, killed, coalesced, protocol2):
             target = HERE / f"{handle.id}.json"
             if target.exists():
                 print(f"kept {target.name} (recorded by older code: that is the point)")
