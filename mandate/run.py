@@ -63,7 +63,9 @@ class LoadMandateInput(BaseModel):
 # costs a marker and a TemporalChangeVersion upsert per run). Runs recorded before it existed read 1.
 #   1: before: search attributes per change, or coalesced behind the "coalesce-search-attributes" patch
 #   2: coalesced search attributes, no patch marker
-GOVERNED_PROTOCOL = 2
+#   3: an approved write starts without publishing first: the attributes still read "waiting" while
+#      it runs and are written at the run's next wait, once instead of twice
+GOVERNED_PROTOCOL = 3
 
 
 class AgentMandate(BaseModel):

@@ -38,6 +38,7 @@ def test_histories_are_checked_in():
         "refund-escalated",
         "refund-approved-coalesced",
         "refund-protocol-2",
+        "refund-protocol-3",
     }
 
 

@@ -371,15 +371,20 @@ class GovernedAgent:
                 return
             step.status = StepStatus.RUNNING
             key = f"{workflow.info().workflow_id}:{request.id}"
+            # From protocol 3 the decision and the write it allows go out in one workflow task
+            # without a search-attribute write between them; the run's next wait publishes both.
+            publish = self._mandate.protocol < 3
         else:
             key = f"{workflow.info().workflow_id}:step-{step.index}"
+            publish = True
         step.idempotency_key = key if info.authority is Authority.WRITE else None
-        await self._run_tool(step)
+        await self._run_tool(step, publish_first=publish)
 
-    async def _run_tool(self, step: Step) -> None:
+    async def _run_tool(self, step: Step, *, publish_first: bool = True) -> None:
         assert self._mandate is not None
         info = self._mandate.tools[step.tool]
-        self._flush()
+        if publish_first:
+            self._flush()
         self._log("tool_scheduled", tool=step.tool, authority=info.authority.value)
         try:
             result = await workflow.execute_activity(

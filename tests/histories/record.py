@@ -75,34 +75,10 @@ async def main() -> None:
         await wait_pending(coalesced, "notify_customer")
         await coalesced.signal("reject", {"approver": "qi@example.com", "reason": "tone"})
         await coalesced.result()
-        # protocol 2 (version in the load_mandate marker, no patch marker), started as `mandate start`
-        # starts runs: refund approved by an expiring update, two signals the run must refuse (two
-        # inputs; bytes that are not JSON), then killed with rollback by signal.
-        protocol2 = await client.start_workflow(
-            RefundAgent.run,
-            AgentRunInput(input={"order_id": 1006, "reason": "arrived damaged"}, requested_by="bob@example.com"),
-            id="refund-protocol-2",
-            task_queue="record",
-            search_attributes=start_search_attributes("refund-agent", charters["refund-agent"], "bob@example.com"),
-        )
-        await wait_pending(protocol2, "issue_refund")
-        await protocol2.execute_update(
-            RefundAgent.decide,
-            DecideInput(
-                approver="raj@example.com",
-                decision=DecisionKind.APPROVE,
-                reason="photos confirm it",
-                expires_at=datetime.now(UTC) + timedelta(minutes=5),
-            ),
-        )
-        await wait_pending(protocol2, "notify_customer")
-        await protocol2.signal("approve", args=[{"approver": "qi@example.com"}, "second input"])
-        await protocol2.signal(
-            "approve", RawValue(Payload(metadata={"encoding": b"json/plain"}, data=b'{"approver": '))
-        )
-        await protocol2.signal("kill", {"by": "sam@example.com", "reason": "incident 43", "rollback": True})
-        await protocol2.result()
-        for handle in (approved, rejected, killed, coalesced, protocol2):
+        # the protocol of today's load_mandate (protocol 2 was recorded before protocol 3 existed)
+        protocol2 = await record_protocol_run(client, charters, "refund-protocol-2", 1006)
+        protocol3 = await record_protocol_run(client, charters, "refund-protocol-3", 1008)
+        for handle in (approved, rejected, killed, coalesced, protocol2, protocol3):
             target = HERE / f"{handle.id}.json"
             if target.exists():
                 print(f"kept {target.name} (recorded by older code: that is the point)")
@@ -112,6 +88,36 @@ async def main() -> None:
             print(f"wrote {target.name}")
     await env.shutdown()
     await record_escalated(charters)
+
+
+async def record_protocol_run(client, charters, workflow_id: str, order_id: int):
+    """Started as `mandate start` starts runs: the refund approved by an expiring update, two signals
+    the run must refuse (two inputs; bytes that are not JSON), then killed with rollback by signal."""
+    if (HERE / f"{workflow_id}.json").exists():
+        return client.get_workflow_handle(workflow_id)
+    handle = await client.start_workflow(
+        RefundAgent.run,
+        AgentRunInput(input={"order_id": order_id, "reason": "arrived damaged"}, requested_by="bob@example.com"),
+        id=workflow_id,
+        task_queue="record",
+        search_attributes=start_search_attributes("refund-agent", charters["refund-agent"], "bob@example.com"),
+    )
+    await wait_pending(handle, "issue_refund")
+    await handle.execute_update(
+        RefundAgent.decide,
+        DecideInput(
+            approver="raj@example.com",
+            decision=DecisionKind.APPROVE,
+            reason="photos confirm it",
+            expires_at=datetime.now(UTC) + timedelta(minutes=5),
+        ),
+    )
+    await wait_pending(handle, "notify_customer")
+    await handle.signal("approve", args=[{"approver": "qi@example.com"}, "second input"])
+    await handle.signal("approve", RawValue(Payload(metadata={"encoding": b"json/plain"}, data=b'{"approver": ')))
+    await handle.signal("kill", {"by": "sam@example.com", "reason": "incident 43", "rollback": True})
+    await handle.result()
+    return handle
 
 
 async def record_escalated(charters) -> None:
