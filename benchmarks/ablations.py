@@ -9,43 +9,35 @@ workflow's module again for every run, so classes sharing a module would tax eac
   with): no UpsertWorkflowSearchAttributes events, no visibility updates during the run.
 - ``no-timer``: the approval waits without ``approval_timeout``: no timer started and cancelled.
 - ``input-mandate``: the charter and tool catalogue come in the workflow input instead of the
-  ``mandate.load_mandate`` local activity (no marker, no local-activity round trip). ``govern`` is
-  copied from ``GovernedAgent.govern`` with only that line changed.
+  ``mandate.load_mandate`` local activity (no marker, no local-activity round trip): it overrides
+  ``GovernedAgent._load_mandate``.
 - ``lean``: the three above at once.
-- ``passthrough``: the benchmark agent unchanged, on a worker whose workflow sandbox passes the
-  project's packages through (``SandboxRestrictions.with_passthrough_modules``), so no module is
-  re-run per workflow run. ``build_worker`` takes no runner, so this worker is assembled here the
-  way ``build_worker`` assembles its own.
 """
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from mandate.charter import Charter
-    from mandate.decisions import ApprovalRequest, Channel, KillRecord, RequestStatus
-    from mandate.run import AgentMandate, AgentResult, AgentRunInput, RunState
+    from mandate.decisions import ApprovalRequest, RequestStatus
+    from mandate.run import GOVERNED_PROTOCOL, AgentMandate
 
 __all__ = [
     "NoUpserts",
     "NoTimer",
     "InputMandate",
     "VARIANTS",
-    "PASSTHROUGH",
     "MANDATE_KEY",
     "variant_class",
     "variant_charters",
     "variant_workflows",
     "mandate_for",
-    "passthrough_worker",
 ]
 
 MANDATE_KEY = "_mandate"
@@ -56,10 +48,7 @@ VARIANTS: dict[str, tuple[str, str, bool]] = {
     "no-timer": ("no_timer", "BenchNoTimer", False),
     "input-mandate": ("input_mandate", "BenchInputMandate", True),
     "lean": ("lean", "BenchLean", True),
-    "passthrough": ("passthrough", "BenchPassthrough", False),
 }
-PASSTHROUGH = "passthrough"
-PASSTHROUGH_MODULES = ("benchmarks", "workflows", "mandate", "approvals", "activities")
 
 
 class NoUpserts:
@@ -74,30 +63,8 @@ class NoTimer:
 
 
 class InputMandate:
-    async def govern(self, run_input: AgentRunInput) -> AgentResult:  # copy of GovernedAgent.govern
-        self._mandate = AgentMandate.model_validate(run_input.input.pop(MANDATE_KEY))  # the only change
-        self._set_state(RunState.RUNNING)
-        self._log("run_started", requested_by=run_input.requested_by)
-        try:
-            finish = await self._plan_and_act(run_input)
-        except asyncio.CancelledError:
-            self._stop_by_kill(
-                KillRecord(
-                    at=workflow.now(), by="temporal", reason="workflow cancelled", rollback=False,
-                    channel=Channel.CANCEL,
-                )
-            )
-            self._set_state(RunState.KILLED)
-            raise
-        if self._kill is not None:
-            return await self._end_killed()
-        self._outcome, self._summary = finish.outcome, finish.summary
-        self._set_state(RunState.FAILED if finish.failed else RunState.COMPLETED)
-        self._log("run_finished", outcome=finish.outcome)
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        if finish.failed:
-            raise ApplicationError(f"{self.agent} ended as {finish.outcome}: {finish.summary}", type="AgentRunFailed")
-        return self._result()
+    async def _load_mandate(self) -> AgentMandate:  # the charter from the input, not a local activity
+        return AgentMandate.model_validate(self._input.input.pop(MANDATE_KEY))
 
 
 def variant_class(side: str) -> type:
@@ -116,13 +83,9 @@ def variant_charters() -> dict[str, Charter]:
     return out
 
 
-def variant_workflows(*, passthrough: bool) -> dict[str, type]:
-    """The variants ``build_worker`` serves (``passthrough=False``) or the passthrough worker serves."""
-    return {
-        variant_class(side).__temporal_workflow_definition.name: variant_class(side)
-        for side in VARIANTS
-        if (side == PASSTHROUGH) == passthrough
-    }
+def variant_workflows() -> dict[str, type]:
+    """The variants, served by the benchmark's governed worker beside the benchmark agent."""
+    return {variant_class(side).__temporal_workflow_definition.name: variant_class(side) for side in VARIANTS}
 
 
 def mandate_for(agent: str, charters: Mapping[str, Charter]) -> dict[str, Any]:
@@ -137,24 +100,4 @@ def mandate_for(agent: str, charters: Mapping[str, Charter]) -> dict[str, Any]:
             infos[name] = spec.info()
             if spec.compensation and (comp := registry.get(spec.compensation)):
                 infos[comp.name] = comp.info()
-    return AgentMandate(charter=charter, tools=infos).model_dump(mode="json")
-
-
-def passthrough_worker(client: Any, task_queue: str, charters: Mapping[str, Charter]) -> Any:
-    """A worker for the ``passthrough`` variant: build_worker's tools and load_mandate, a passthrough sandbox."""
-    from temporalio.worker import Worker
-    from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
-
-    from mandate.tools import registry
-    from worker.build import MandateActivities
-
-    return Worker(
-        client,
-        task_queue=task_queue,
-        workflows=list(variant_workflows(passthrough=True).values()),
-        activities=[*registry.activities(), MandateActivities(charters, registry).load_mandate],
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
-        ),
-        max_concurrent_activities=100,
-    )
+    return AgentMandate(charter=charter, tools=infos, protocol=GOVERNED_PROTOCOL).model_dump(mode="json")

@@ -58,10 +58,8 @@ import activities  # noqa: E402,F401  (registers the shop's tools)
 from activities.shop import RefundReceipt  # noqa: E402
 from benchmarks.ablations import (  # noqa: E402
     MANDATE_KEY,
-    PASSTHROUGH,
     VARIANTS,
     mandate_for,
-    passthrough_worker,
     variant_charters,
     variant_class,
     variant_workflows,
@@ -299,8 +297,6 @@ class Bench:
     variants: dict[str, str] = field(default_factory=dict)  # side -> agent (``--profile``)
     input_mandates: dict[str, dict[str, Any]] = field(default_factory=dict)  # agent -> mandate JSON
 
-    pt_tq: str = ""  # the passthrough variant's task queue
-
     def __post_init__(self) -> None:
         if self.plan.profile:
             self.charters.update(variant_charters())
@@ -309,7 +305,6 @@ class Bench:
                 self.variants[side] = agent
                 if in_input:
                     self.input_mandates[agent] = mandate_for(agent, self.charters)
-            self.pt_tq = f"{self.tq}-passthrough"
 
     # ---------------------------------------------------------------- starting and waiting
 
@@ -327,7 +322,7 @@ class Bench:
             charter.workflow,
             AgentRunInput(input=run_input, requested_by=REQUESTED_BY),
             id=f"{agent}-{uuid.uuid4().hex[:12]}",
-            task_queue=self.pt_tq if agent == self.variants.get(PASSTHROUGH) else self.tq,
+            task_queue=self.tq,
             result_type=AgentResult,
             search_attributes=api.start_search_attributes(agent, charter, REQUESTED_BY),  # as `mandate start`
         )
@@ -695,7 +690,7 @@ async def run_backend(plan: Plan, backend: str) -> dict[str, Any]:
     out: dict[str, Any] = {"backend": backend}
     t_all = time.perf_counter()
     try:
-        workflows = {**bench_workflows(), **(variant_workflows(passthrough=False) if plan.profile else {})}
+        workflows = {**bench_workflows(), **(variant_workflows() if plan.profile else {})}
         served = {name: c for name, c in bench.charters.items() if c.workflow in workflows}
         # The benchmark's agents are served the way build_worker serves the product's own (workflows/ is
         # passed through the sandbox); the plain workflow keeps the SDK's default sandbox.
@@ -709,8 +704,7 @@ async def run_backend(plan: Plan, backend: str) -> dict[str, Any]:
             activities=RAW_ACTIVITIES,
             max_concurrent_activities=100,  # as build_worker
         )
-        extra = passthrough_worker(client, bench.pt_tq, bench.charters) if plan.profile else None
-        async with governed, raw, (extra or contextlib.nullcontext()):
+        async with governed, raw:
             await start_monitors(client, {KILL_AGENT: bench.charters[KILL_AGENT]}, task_queue=bench.tq)
             if "overhead" in plan.sections:
                 out["overhead"] = await bench.overhead()

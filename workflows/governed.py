@@ -145,13 +145,7 @@ class GovernedAgent:
         # (AgentMandate.protocol), which costs no event of its own.
         if workflow.unsafe.is_replaying_history_events():
             self._coalesce = workflow.patched(COALESCE_SEARCH_ATTRIBUTES)
-        self._mandate = await workflow.execute_local_activity(
-            LOAD_MANDATE_ACTIVITY,
-            LoadMandateInput(agent=self.agent),
-            result_type=AgentMandate,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=RetryPolicy(maximum_attempts=3, non_retryable_error_types=["AgentNotServed"]),
-        )
+        self._mandate = await self._load_mandate()
         if self._mandate.protocol >= 2:
             self._coalesce = True
         if self._coalesce:
@@ -187,6 +181,16 @@ class GovernedAgent:
                 f"{self.agent} ended as {finish.outcome}: {finish.summary}", type="AgentRunFailed"
             )
         return self._result()
+
+    async def _load_mandate(self) -> AgentMandate:
+        """The charter and tools of this agent, from the worker, recorded in the history as a marker."""
+        return await workflow.execute_local_activity(
+            LOAD_MANDATE_ACTIVITY,
+            LoadMandateInput(agent=self.agent),
+            result_type=AgentMandate,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(maximum_attempts=3, non_retryable_error_types=["AgentNotServed"]),
+        )
 
     async def _plan_and_act(self, run_input: AgentRunInput) -> Finish:
         while self._kill is None:
