@@ -6,9 +6,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Settings", "load_settings", "DEFAULT_TASK_QUEUE"]
+__all__ = ["Settings", "load_settings", "DEFAULT_TASK_QUEUE", "DEFAULT_MAX_CACHED_RUNS"]
 
 DEFAULT_TASK_QUEUE = "mandate"
+# Runs a worker keeps in memory (about 115 KB each, benchmarks/README.md). A run that is not cached
+# replays its whole history before it can answer a query or take a decision or a kill; a fleet larger
+# than the cache makes every such call a replay. The SDK's default is 1,000.
+DEFAULT_MAX_CACHED_RUNS = 2500
 
 
 @dataclass(frozen=True)
@@ -16,6 +20,7 @@ class Settings:
     home: Path
     charters_dir: Path
     task_queue: str
+    max_cached_runs: int = DEFAULT_MAX_CACHED_RUNS
 
     @property
     def shop_db(self) -> Path:
@@ -27,7 +32,9 @@ class Settings:
 
 
 def load_settings() -> Settings:
+    cached = os.environ.get("MANDATE_MAX_CACHED_RUNS", "")
     return Settings(
+        max_cached_runs=int(cached) if cached.strip().isdigit() else DEFAULT_MAX_CACHED_RUNS,
         home=Path(os.environ.get("MANDATE_HOME", ".mandate")),
         charters_dir=Path(os.environ.get("MANDATE_CHARTERS", "charters")),
         task_queue=os.environ.get("MANDATE_TASK_QUEUE", DEFAULT_TASK_QUEUE),

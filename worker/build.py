@@ -18,7 +18,7 @@ from activities.metrics import MonitorActivities
 from mandate.charter import Charter
 from mandate.errors import AgentNotFoundError
 from mandate.run import GOVERNED_PROTOCOL, AgentMandate, LoadMandateInput
-from mandate.settings import DEFAULT_TASK_QUEUE
+from mandate.settings import DEFAULT_TASK_QUEUE, load_settings
 from mandate.tools import ToolRegistry, registry
 from workflows import AGENT_WORKFLOWS, GovernedAgent
 from workflows.governed import LOAD_MANDATE_ACTIVITY
@@ -94,12 +94,14 @@ def build_worker(
     workflows: Mapping[str, type[GovernedAgent]] | None = None,
     extra_activities: Sequence[object] = (),
     max_concurrent_activities: int = 100,
+    max_cached_runs: int | None = None,
     passthrough_modules: Sequence[str] = (),
 ) -> Worker:
     """A worker serving every agent that has both a charter and a workflow.
 
-    ``passthrough_modules`` names more packages whose agent workflows the sandbox should import once
-    rather than once per run, as it does Mandate's own; they must keep no mutable module state.
+    ``max_cached_runs`` defaults to ``MANDATE_MAX_CACHED_RUNS`` (2,500). ``passthrough_modules``
+    names more packages whose agent workflows the sandbox should import once rather than once per
+    run, as it does Mandate's own; they must keep no mutable module state.
     """
     tools.validate()
     plan = plan_agents(charters, workflows)
@@ -120,6 +122,7 @@ def build_worker(
             *extra_activities,
         ],
         max_concurrent_activities=max_concurrent_activities,
+        max_cached_workflows=max_cached_runs or load_settings().max_cached_runs,
         workflow_runner=sandbox_runner(*passthrough_modules),
     )
 
