@@ -58,6 +58,12 @@ class AgentPausedError(MandateError):
 
 
 EXPIRY_GRACE_SECONDS = 2.0
+_TRANSIENT = (
+    RPCStatusCode.CANCELLED,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+)
 
 
 def start_search_attributes(agent: str, charter: Charter, requested_by: str) -> TypedSearchAttributes:
@@ -235,13 +241,20 @@ async def _require_worker(client: Client, task_queue: str, *, grace: float = 2.0
     loop = asyncio.get_running_loop()
     deadline = loop.time() + grace
     while True:
-        response = await client.workflow_service.describe_task_queue(
-            DescribeTaskQueueRequest(
-                namespace=client.namespace,
-                task_queue=TaskQueue(name=task_queue),
-                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        try:
+            response = await client.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace=client.namespace,
+                    task_queue=TaskQueue(name=task_queue),
+                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+                )
             )
-        )
+        except RPCError as err:
+            if err.status in _TRANSIENT:
+                # Only a courtesy check: a busy server that drops it should not stop the decision,
+                # which expires unapplied if no worker takes it.
+                return
+            raise
         if response.pollers:
             return
         if loop.time() >= deadline:
