@@ -79,6 +79,7 @@ from benchmarks.raw_workflow import RawRefund  # noqa: E402
 from mandate import api  # noqa: E402
 from mandate import search_attributes as sa  # noqa: E402
 from mandate.decisions import DecisionKind  # noqa: E402
+from mandate.errors import MandateError  # noqa: E402
 from mandate.logging import configure_logging  # noqa: E402
 from mandate.run import AgentResult, AgentRunInput, RunState  # noqa: E402
 from worker import build_worker, start_dev_server, start_monitors, temporal_cli_path  # noqa: E402
@@ -517,21 +518,34 @@ class Bench:
         if len(pending) != k:
             self.notes.append(f"list_pending found {len(pending)} requests over {k} waiting runs")
 
+        retried: list[str] = []
+
         async def approve(item: api.PendingApproval) -> None:
-            await api.decide(
-                self.client,
-                item.workflow_id,
-                decision=DecisionKind.APPROVE,
-                approver=APPROVER,
-                reason="benchmark",
-                request_id=item.request.id,
-                task_queue=self.tq,
-                timeout=timedelta(seconds=120),
-            )
+            for attempt in range(3):
+                try:
+                    await api.decide(
+                        self.client,
+                        item.workflow_id,
+                        decision=DecisionKind.APPROVE,
+                        approver=APPROVER,
+                        reason="benchmark",
+                        request_id=item.request.id,
+                        task_queue=self.tq,
+                        timeout=timedelta(seconds=120),
+                    )
+                    return
+                except (RPCError, MandateError) as exc:  # what an operator would see, and send again
+                    if attempt and "already approved" in str(exc):
+                        return  # the earlier attempt was taken; its answer was lost
+                    if attempt == 2:
+                        raise
+                    retried.append(f"{type(exc).__name__}: {exc}")
 
         t = time.perf_counter()
         await bounded(self.plan.decide_concurrency, pending, approve)
         decide_s = time.perf_counter() - t
+        if retried:
+            self.notes.append(f"{len(retried)} of {k} approvals were sent again, first: {retried[0]}")
         results = await bounded(200, handles, lambda h: h.result())
         complete_s = time.perf_counter() - t
         bad = [x for x in results if x.outcome != "refunded"]
