@@ -122,7 +122,7 @@ class Plan:
     sections: tuple[str, ...] = SECTIONS
 
 
-QUICK = Plan("quick", overhead_runs=80, batch=20, concurrency=10, warmup=10, latency_runs=10, waiting=(200,), kill=(20, 50),
+QUICK = Plan("quick", overhead_runs=160, batch=20, concurrency=10, warmup=10, latency_runs=10, waiting=(200,), kill=(20, 50),
              replay_events=2000)
 FULL = Plan("full", overhead_runs=200, batch=20, concurrency=10, warmup=20, latency_runs=40, waiting=(1000, 5000),
             kill=(100, 500, 1000), replay_events=10000)
