@@ -227,3 +227,54 @@ async def test_invalid_input_fails_the_run_with_a_clear_error(client, worker, ta
         with pytest.raises(WorkflowFailureError) as failed:
             await handle.result()
     assert "invalid_input" in str(failed.value.cause)
+
+
+async def test_a_new_run_records_its_protocol_not_a_patch_and_its_tools_timeouts(
+    client, worker, task_queue, workflow_id, charters
+):
+    """What governance adds to a run's history stays small: the version rides in the load_mandate
+    marker (no patch marker, no TemporalChangeVersion), one search-attribute write when the request
+    opens and one at the end, and each tool's attempt timeout is the one it declares."""
+    from temporalio.api.enums.v1 import EventType
+
+    from mandate.api import start_search_attributes
+    from mandate.run import GOVERNED_PROTOCOL, AgentRunInput
+    from mandate.tools import registry
+
+    async with worker:
+        handle = await client.start_workflow(
+            RefundAgent.run,
+            AgentRunInput(input={"order_id": 1011, "reason": "arrived damaged"}, requested_by=BOB),
+            id=workflow_id,
+            task_queue=task_queue,
+            search_attributes=start_search_attributes("refund-agent", charters["refund-agent"], BOB),
+        )
+        await wait_pending(handle, "issue_refund")
+        await handle.signal("approve", {"approver": RAJ})
+        await wait_pending(handle, "notify_customer")
+        await handle.signal("reject", {"approver": QI, "reason": "tone"})
+        await handle.result()
+        events = [e async for e in handle.fetch_history_events()]
+
+    markers = [e.marker_recorded_event_attributes for e in events if e.marker_recorded_event_attributes.marker_name]
+    assert [m.marker_name for m in markers] == ["core_local_activity"]
+    assert f'"protocol":{GOVERNED_PROTOCOL}' in markers[0].details["result"].payloads[0].data.decode()
+    upserts = [
+        dict(e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields)
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
+    ]
+    assert all("TemporalChangeVersion" not in u for u in upserts)
+    # waiting on r1; waiting on r2 (r1's approval published with it); the end
+    assert len(upserts) == 3, upserts
+    timeouts = {
+        e.activity_task_scheduled_event_attributes.activity_type.name: (
+            e.activity_task_scheduled_event_attributes.start_to_close_timeout.ToTimedelta()
+        )
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    }
+    assert set(timeouts) == {"lookup_order", "check_refund_policy", "issue_refund"}
+    for tool, timeout in timeouts.items():
+        spec = registry.get(tool)
+        assert spec is not None and timeout == spec.timeout, (tool, timeout)
