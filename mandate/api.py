@@ -194,23 +194,42 @@ async def decide(
         status = description.status.name.lower() if description.status else "unknown"
         raise DecisionRefusedError(f"{workflow_id} is {status}; there is nothing left to decide")
     await _require_worker(client, task_queue or description.task_queue)
+    update_id = f"decide-{uuid.uuid4().hex}"
     try:
         # A little longer than the expiry, so that a worker taking the update at the last moment
         # (its clock a little behind ours) is either answered here or refuses it.
         return await asyncio.wait_for(
-            handle.execute_update("decide", payload, result_type=Decision),
+            handle.execute_update("decide", payload, id=update_id, result_type=Decision),
             timeout=timeout.total_seconds() + EXPIRY_GRACE_SECONDS,
         )
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
         raise DecisionRefusedError(message) from None
-    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError, RPCError) as err:
+        # The answer was lost, not necessarily the decision: a busy server can drop the reply to an
+        # update a worker has applied (and the run may have finished since). Ask the run itself.
+        taken = await _decision_taken(handle, update_id)
+        if taken is not None:
+            return taken
+        if isinstance(err, RPCError) and err.status not in _TRANSIENT:
+            raise DecisionRefusedError(
+                f"Temporal refused the decision: {err.message or err}; the run has not recorded it"
+            ) from None
         raise NoWorkerAnsweredError(
             f"no worker answered {workflow_id} within {timeout.total_seconds():.0f}s, so nothing was decided "
             "(the decision expires unapplied); check that `mandate worker` is running, then send the same "
             "command again"
         ) from None
+
+
+async def _decision_taken(handle: WorkflowHandle[Any, Any], update_id: str) -> Decision | None:
+    """The decision the run recorded for this update, if a worker answers within a few seconds."""
+    try:
+        status = await asyncio.wait_for(handle.query("status", result_type=AgentStatus), timeout=5)
+    except (TimeoutError, WorkflowQueryFailedError, RPCError):
+        return None
+    return next((d for d in status.decisions if d.update_id == update_id), None)
 
 
 async def workflow_exists(client: Client, workflow_id: str) -> bool:

@@ -341,6 +341,8 @@ def _decide_batch(
                     )
                 except MandateError as err:
                     return item, str(err)
+                except RPCError as err:  # one run's trouble must not stop the others
+                    return item, f"Temporal refused the request: {err.message or err}"
                 return item, None
 
         return await asyncio.gather(*(one(item) for item in items))
