@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -22,7 +23,7 @@ __all__ = ["configure_logging"]
 _configured = False
 
 
-def _lift_temporal_context(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _lift_temporal_context(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     record = event.get("_record")
     if record is None:
         return event

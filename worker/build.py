@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from temporalio import activity
@@ -92,7 +93,7 @@ def build_worker(
     charters: Mapping[str, Charter],
     tools: ToolRegistry = registry,
     workflows: Mapping[str, type[GovernedAgent]] | None = None,
-    extra_activities: Sequence[object] = (),
+    extra_activities: Sequence[Callable[..., Any]] = (),
     max_concurrent_activities: int = 100,
     max_cached_runs: int | None = None,
     passthrough_modules: Sequence[str] = (),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from datetime import timedelta
+from typing import cast
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
@@ -27,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         EnforceInput,
         EnforceResult,
         Evaluation,
+        KillAction,
         KillDecision,
         MetricsQuery,
         OutcomeMetrics,
@@ -188,7 +190,7 @@ class KillMonitor:
                 ENFORCE_ACTIVITY,
                 EnforceInput(
                     agent=self._agent,
-                    action=decision.action,
+                    action=cast(KillAction, decision.action),  # a resume never reaches _act
                     by=decision.by,
                     reason=decision.reason,
                     workflow=decision.workflow,

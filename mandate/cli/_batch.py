@@ -38,11 +38,12 @@ def read_batch(path: Path) -> list[BatchItem]:
     for n, entry in enumerate(data):
         if not isinstance(entry, dict):
             raise BatchFileError(f"{path}: entry {n}: expected an object, not {type(entry).__name__}")
-        workflow_id, request_id = entry.get("workflow_id"), entry.get("id", entry.get("request_id"))
-        for field, value in (("workflow_id", workflow_id), ("id", request_id)):
+        found: dict[str, str] = {}
+        for field, value in (("workflow_id", entry.get("workflow_id")), ("id", entry.get("id", entry.get("request_id")))):
             if not isinstance(value, str) or not value.strip():
                 raise BatchFileError(f"{path}: entry {n}: {field} is missing or not a string")
-        items.append(BatchItem(workflow_id=workflow_id, request_id=request_id))
+            found[field] = value
+        items.append(BatchItem(workflow_id=found["workflow_id"], request_id=found["id"]))
     unique = list(dict.fromkeys(items))
     if not unique:
         raise BatchFileError(f"{path}: lists no request")

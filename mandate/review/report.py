@@ -145,8 +145,8 @@ def _messages(events: list[HistoryEvent]) -> list[Message]:
                 )
             )
         elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
-            a = e.workflow_execution_update_accepted_event_attributes
-            req = a.accepted_request
+            accepted = e.workflow_execution_update_accepted_event_attributes
+            req = accepted.accepted_request
             out.append(
                 Message(
                     at=_when(e),
