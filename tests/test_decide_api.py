@@ -1,0 +1,86 @@
+"""`mandate.api.decide` when the server's reply is lost: the run, not the reply, says what was decided.
+
+A client interceptor loses the reply (the fault a busy server produced in a CI run of the load
+test); the server, the worker and the update are real.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from temporalio.client import Client, Interceptor, OutboundInterceptor, StartWorkflowUpdateInput
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Worker
+
+from mandate import api
+from mandate.charter import Charter
+from mandate.decisions import Channel, DecisionKind
+from mandate.errors import DecisionRefusedError
+from tests.helpers import start_refund, status_of, wait_pending
+from worker import build_worker
+
+RAJ = "raj@example.com"
+COMPLETED = "workflow execution already completed"
+
+
+class LoseReplies(Interceptor):
+    """Every update goes to the server (``applied``) or not, and its reply is lost either way."""
+
+    def __init__(self, *, applied: bool) -> None:
+        self.applied = applied
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        outer = self
+
+        class _Lose(OutboundInterceptor):
+            async def start_workflow_update(self, input: StartWorkflowUpdateInput) -> Any:
+                if outer.applied:
+                    handle = await super().start_workflow_update(input)
+                    await handle.result()
+                raise RPCError(COMPLETED, RPCStatusCode.FAILED_PRECONDITION, b"")
+
+        return _Lose(next)
+
+
+def lossy(client: Client, *, applied: bool) -> Client:
+    return Client(
+        client.service_client,
+        namespace=client.namespace,
+        data_converter=pydantic_data_converter,
+        interceptors=[LoseReplies(applied=applied)],
+    )
+
+
+@pytest_asyncio.fixture
+async def worker(client: Client, task_queue: str, charters: dict[str, Charter]) -> Worker:
+    return build_worker(client, task_queue=task_queue, charters=charters)
+
+
+async def test_an_applied_decision_whose_reply_is_lost_is_reported_as_taken(client, worker, task_queue, workflow_id):
+    async with worker:
+        handle = await start_refund(client, task_queue, workflow_id, 1012)
+        await wait_pending(handle, "issue_refund")
+        decision = await api.decide(
+            lossy(client, applied=True), workflow_id, decision=DecisionKind.APPROVE, approver=RAJ, reason="ok"
+        )
+        status = await wait_pending(handle, "notify_customer")
+    assert (decision.request_id, decision.approver, decision.channel) == ("r1", RAJ, Channel.UPDATE)
+    assert [d.update_id for d in status.decisions] == [decision.update_id]
+
+
+async def test_a_decision_that_never_arrived_is_refused_saying_the_run_has_not_recorded_it(
+    client, worker, task_queue, workflow_id
+):
+    async with worker:
+        handle = await start_refund(client, task_queue, workflow_id, 1013)
+        await wait_pending(handle, "issue_refund")
+        with pytest.raises(DecisionRefusedError) as caught:
+            await api.decide(
+                lossy(client, applied=False), workflow_id, decision=DecisionKind.APPROVE, approver=RAJ
+            )
+        status = await status_of(handle)
+    assert str(caught.value) == f"Temporal refused the decision: {COMPLETED}; the run has not recorded it"
+    assert status.decisions == [] and [r.id for r in status.pending] == ["r1"]
