@@ -278,3 +278,19 @@ async def test_a_new_run_records_its_protocol_not_a_patch_and_its_tools_timeouts
     for tool, timeout in timeouts.items():
         spec = registry.get(tool)
         assert spec is not None and timeout == spec.timeout, (tool, timeout)
+
+
+async def test_the_web_ui_shows_what_waits_and_how_to_decide_it(client, worker, task_queue, workflow_id):
+    from temporalio.api.sdk.v1 import WorkflowMetadata
+
+    async with worker:
+        handle = await start_refund(client, task_queue, workflow_id, 1015)
+        await wait_pending(handle, "issue_refund")
+        metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+        await handle.signal("reject", {"approver": SAM, "reason": "no"})
+        await handle.result()
+
+    details = metadata.current_details
+    assert "`r1` issue_refund `sha256:" in details and "raj@example.com, sam@example.com" in details
+    assert 'choose *Custom*, name `approve` or `reject`' in details and '"request_id": "r1"' in details
+    assert [s.description for s in metadata.definition.signal_definitions if not s.name]  # the one handler

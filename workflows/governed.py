@@ -92,6 +92,23 @@ def _seed_published(start: Any) -> dict[str, Any]:
     return seeded
 
 
+def _how_to_decide(pending: list[ApprovalRequest]) -> str:
+    """The Web UI's "current details": what waits for a person here, and how to answer from the UI."""
+    if not pending:
+        return "Nothing waits for a person in this run."
+    lines = ["**Waiting for a person**", ""]
+    for r in pending:
+        lines.append(f"- `{r.id}` {r.tool} `{r.args_hash[:19]}…`, approvers: {', '.join(r.eligible)}")
+    first = pending[0].id
+    lines += [
+        "",
+        'To decide here: "Send a Signal", choose *Custom*, name `approve` or `reject`, input '
+        f'`{{"request_id": "{first}", "approver": "you@example.com", "reason": "..."}}`. '
+        "Or `mandate approve <workflow id> --request " + first + " --as you@example.com`.",
+    ]
+    return "\n".join(lines)
+
+
 def _describe_inputs(args: Sequence[RawValue]) -> str:
     """What a refused signal carried, for the record, without decoding it."""
     parts = []
@@ -685,6 +702,7 @@ class GovernedAgent:
             return
         self._dirty = False
         pending = self._pending()
+        workflow.set_current_details(_how_to_decide(pending))
         approvers = sorted({a for r in pending for a in r.eligible})
         values: dict[str, Any] = {
             sa.AGENT.name: self.agent,
