@@ -25,6 +25,8 @@ async def start_refund(
     reason: str = "arrived damaged",
     requested_by: str = "bob@example.com",
 ) -> WorkflowHandle:
+    """Start a refund run. The session's tests share one shop, which refunds an order once: a test
+    that gets a refund issued needs an order no other test refunds or expects to be refundable."""
     return await client.start_workflow(
         RefundAgent.run,
         AgentRunInput(input={"order_id": order_id, "reason": reason}, requested_by=requested_by),

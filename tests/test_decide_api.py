@@ -61,7 +61,7 @@ async def worker(client: Client, task_queue: str, charters: dict[str, Charter]) 
 
 async def test_an_applied_decision_whose_reply_is_lost_is_reported_as_taken(client, worker, task_queue, workflow_id):
     async with worker:
-        handle = await start_refund(client, task_queue, workflow_id, 1012)
+        handle = await start_refund(client, task_queue, workflow_id, 1046)
         await wait_pending(handle, "issue_refund")
         decision = await api.decide(
             lossy(client, applied=True), workflow_id, decision=DecisionKind.APPROVE, approver=RAJ, reason="ok"
@@ -75,7 +75,7 @@ async def test_a_decision_that_never_arrived_is_refused_saying_the_run_has_not_r
     client, worker, task_queue, workflow_id
 ):
     async with worker:
-        handle = await start_refund(client, task_queue, workflow_id, 1013)
+        handle = await start_refund(client, task_queue, workflow_id, 1047)
         await wait_pending(handle, "issue_refund")
         with pytest.raises(DecisionRefusedError) as caught:
             await api.decide(

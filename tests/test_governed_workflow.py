@@ -244,7 +244,7 @@ async def test_a_new_run_records_its_protocol_not_a_patch_and_its_tools_timeouts
     async with worker:
         handle = await client.start_workflow(
             RefundAgent.run,
-            AgentRunInput(input={"order_id": 1011, "reason": "arrived damaged"}, requested_by=BOB),
+            AgentRunInput(input={"order_id": 1048, "reason": "arrived damaged"}, requested_by=BOB),
             id=workflow_id,
             task_queue=task_queue,
             search_attributes=start_search_attributes("refund-agent", charters["refund-agent"], BOB),
@@ -284,7 +284,7 @@ async def test_the_web_ui_shows_what_waits_and_how_to_decide_it(client, worker, 
     from temporalio.api.sdk.v1 import WorkflowMetadata
 
     async with worker:
-        handle = await start_refund(client, task_queue, workflow_id, 1015)
+        handle = await start_refund(client, task_queue, workflow_id, 1029)
         await wait_pending(handle, "issue_refund")
         metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
         await handle.signal("reject", {"approver": SAM, "reason": "no"})

@@ -127,6 +127,9 @@ def clean_env(home: Path) -> dict[str, str]:
 
 
 def _kill_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
+    """Signal the process's group, unless it has been reaped: its id may belong to another process by now."""
+    if proc.returncode is not None:
+        return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, sig)
 
