@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -142,9 +143,7 @@ async def check_refund_policy(args: PolicyQuestion) -> PolicyAnswer:
     def query() -> PolicyAnswer:
         with connect() as db:
             order = db.execute("SELECT * FROM orders WHERE id = ?", (args.order_id,)).fetchone()
-            refunded = db.execute(
-                "SELECT COUNT(*) FROM refunds WHERE order_id = ? AND status = 'issued'", (args.order_id,)
-            ).fetchone()[0]
+            refunded = _issued_refund(db, args.order_id)
         if order is None:
             return PolicyAnswer(eligible=False, refundable_cents=0, explanation="no such order")
         if refunded:
@@ -166,6 +165,14 @@ async def check_refund_policy(args: PolicyQuestion) -> PolicyAnswer:
     return await asyncio.to_thread(query)
 
 
+def _issued_refund(db: sqlite3.Connection, order_id: int) -> sqlite3.Row | None:
+    """The order's refund that stands (issued, not reversed), if any."""
+    row: sqlite3.Row | None = db.execute(
+        "SELECT id FROM refunds WHERE order_id = ? AND status = 'issued'", (order_id,)
+    ).fetchone()
+    return row
+
+
 def record_refund(args: RefundArgs, idempotency_key: str) -> RefundReceipt:
     """Write the refund once per key: a retry or replay with the same key returns the first receipt.
 
@@ -179,9 +186,7 @@ def record_refund(args: RefundArgs, idempotency_key: str) -> RefundReceipt:
             order = db.execute("SELECT * FROM orders WHERE id = ?", (args.order_id,)).fetchone()
             if order is None:
                 raise ApplicationError(f"order {args.order_id} does not exist", type="ToolRefused")
-            other = db.execute(
-                "SELECT id FROM refunds WHERE order_id = ? AND status = 'issued'", (args.order_id,)
-            ).fetchone()
+            other = _issued_refund(db, args.order_id)
             if other is not None:
                 # Two runs for one order can both pass check_refund_policy before either refunds;
                 # the write itself refuses the second (inside the same IMMEDIATE transaction).

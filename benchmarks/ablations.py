@@ -26,7 +26,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from mandate.charter import Charter
     from mandate.decisions import ApprovalRequest, RequestStatus
-    from mandate.run import GOVERNED_PROTOCOL, AgentMandate
+    from mandate.run import AgentMandate
 
 __all__ = [
     "NoUpserts",
@@ -89,15 +89,8 @@ def variant_workflows() -> dict[str, type]:
 
 
 def mandate_for(agent: str, charters: Mapping[str, Charter]) -> dict[str, Any]:
-    """What ``mandate.load_mandate`` returns for ``agent`` (the same logic as worker.build), as input JSON."""
+    """What ``mandate.load_mandate`` returns for ``agent``, as input JSON."""
     from mandate.tools import registry
+    from worker.build import mandate_of
 
-    charter = charters[agent]
-    infos = {}
-    for name in charter.tools:
-        spec = registry.get(name)
-        if spec is not None:
-            infos[name] = spec.info()
-            if spec.compensation and (comp := registry.get(spec.compensation)):
-                infos[comp.name] = comp.info()
-    return AgentMandate(charter=charter, tools=infos, protocol=GOVERNED_PROTOCOL).model_dump(mode="json")
+    return mandate_of(charters[agent], registry).model_dump(mode="json")

@@ -6,7 +6,7 @@ import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
@@ -76,3 +76,19 @@ def refunds_for(home: Path, order_id: int) -> list[tuple[int, int, str]]:
         return db.execute(
             "SELECT id, amount_cents, status FROM refunds WHERE order_id = ? ORDER BY id", (order_id,)
         ).fetchall()
+
+
+class CommandResult(Protocol):
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def one_line_error(r: CommandResult) -> str:
+    """The command failed the way the design says: exit 1, one `error:` line on stderr, no traceback."""
+    assert r.returncode == 1, r
+    assert "Traceback" not in r.stderr + r.stdout, r
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r
+    assert lines[0].startswith("error: "), r
+    return lines[0]

@@ -33,6 +33,8 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import one_line_error
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
@@ -157,16 +159,6 @@ def cli(
 
 def temporal(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
     return _exec([TEMPORAL, *args, "--address", server.address], server.cwd, server.env)
-
-
-def one_line_error(r: Result) -> str:
-    """The command failed the way the design says: exit 1, one `error:` line on stderr, no traceback."""
-    assert r.returncode == 1, r
-    assert "Traceback" not in r.stderr + r.stdout, r
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, r
-    assert lines[0].startswith("error: "), r
-    return lines[0]
 
 
 def wait_for(what: str, probe: Callable[[], Any], timeout: float = WAIT, every: float = 0.25) -> Any:

@@ -46,14 +46,19 @@ class MandateActivities:
                 type="AgentNotServed",
                 non_retryable=True,
             )
-        infos = {}
-        for name in charter.tools:
-            spec = self._tools.get(name)
-            if spec is not None:
-                infos[name] = spec.info()
-                if spec.compensation and (comp := self._tools.get(spec.compensation)):
-                    infos[comp.name] = comp.info()
-        return AgentMandate(charter=charter, tools=infos, protocol=GOVERNED_PROTOCOL)
+        return mandate_of(charter, self._tools)
+
+
+def mandate_of(charter: Charter, tools: ToolRegistry) -> AgentMandate:
+    """What a run of the charter's agent is governed by: the charter, its tools and their compensations."""
+    infos = {}
+    for name in charter.tools:
+        spec = tools.get(name)
+        if spec is not None:
+            infos[name] = spec.info()
+            if spec.compensation and (comp := tools.get(spec.compensation)):
+                infos[comp.name] = comp.info()
+    return AgentMandate(charter=charter, tools=infos, protocol=GOVERNED_PROTOCOL)
 
 
 @dataclass(frozen=True)

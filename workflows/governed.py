@@ -109,12 +109,15 @@ def _how_to_decide(pending: list[ApprovalRequest]) -> str:
     return "\n".join(lines)
 
 
+def _encoding(raw: RawValue, missing: str = "no encoding") -> str:
+    return raw.payload.metadata.get("encoding", b"").decode(errors="replace") or missing
+
+
 def _describe_inputs(args: Sequence[RawValue]) -> str:
     """What a refused signal carried, for the record, without decoding it."""
     parts = []
     for raw in args[:3]:
-        encoding = raw.payload.metadata.get("encoding", b"").decode(errors="replace") or "no encoding"
-        parts.append(f"{encoding}, {len(raw.payload.data)} bytes: {raw.payload.data[:60]!r}")
+        parts.append(f"{_encoding(raw)}, {len(raw.payload.data)} bytes: {raw.payload.data[:60]!r}")
     more = f" and {len(args) - 3} more" if len(args) > 3 else ""
     return f"{len(args)} input(s): " + "; ".join(parts) + more
 
@@ -595,9 +598,8 @@ class GovernedAgent:
         try:
             return workflow.payload_converter().from_payload(args[0].payload)
         except Exception as err:  # noqa: BLE001  (any undecodable input is refused, never raised)
-            encoding = args[0].payload.metadata.get("encoding", b"").decode(errors="replace") or "none"
             raise Refused(
-                f"the {name} signal's input is not readable JSON (encoding {encoding}: {type(err).__name__})"
+                f"the {name} signal's input is not readable JSON (encoding {_encoding(args[0], 'none')}: {type(err).__name__})"
             ) from None
 
     @workflow.update(name="decide")

@@ -331,16 +331,6 @@ class Result:
         return json.loads(self.stdout)
 
 
-def one_line_error(r: Result) -> str:
-    """Exit 1, one `error: ...` line on stderr, no traceback: what the design promises for user errors."""
-    assert r.returncode == 1, r
-    assert "Traceback" not in r.stderr + r.stdout, r
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, r
-    assert lines[0].startswith("error: "), r
-    return lines[0]
-
-
 # --------------------------------------------------------------------------- a stack
 
 
@@ -535,20 +525,18 @@ class Stack:
 
     def refunds(self) -> list[tuple[int, str, str]]:
         """Every refund row: (order_id, status, idempotency_key)."""
-        if not self.shop.exists():
-            return []
-        db = sqlite3.connect(f"file:{self.shop}?mode=ro", uri=True, timeout=30)
-        try:
-            return db.execute("SELECT order_id, status, idempotency_key FROM refunds ORDER BY id").fetchall()
-        finally:
-            db.close()
+        return self._read("SELECT order_id, status, idempotency_key FROM refunds ORDER BY id")
 
     def notifications(self) -> list[tuple[int, str]]:
+        return self._read("SELECT order_id, idempotency_key FROM notifications ORDER BY id")
+
+    def _read(self, sql: str) -> list[Any]:
+        """Rows from the stack's shop database, read-only (none before the first tool created it)."""
         if not self.shop.exists():
             return []
         db = sqlite3.connect(f"file:{self.shop}?mode=ro", uri=True, timeout=30)
         try:
-            return db.execute("SELECT order_id, idempotency_key FROM notifications ORDER BY id").fetchall()
+            return db.execute(sql).fetchall()
         finally:
             db.close()
 

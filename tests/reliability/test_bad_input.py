@@ -32,6 +32,7 @@ from mandate.decisions import RequestStatus
 from mandate.errors import CharterError
 from mandate.run import RunState
 from mandate.tools import registry
+from tests.helpers import one_line_error
 from tests.reliability._harness import (
     BOB,
     ELIGIBLE,
@@ -43,7 +44,6 @@ from tests.reliability._harness import (
     Stack,
     bounded,
     expect,
-    one_line_error,
 )
 
 SEED = 20_240_601

@@ -17,6 +17,7 @@ from temporalio.service import RPCError
 
 from mandate.decisions import DecideInput, Decision, DecisionKind, RequestStatus
 from mandate.run import RunState
+from tests.helpers import one_line_error
 from tests.reliability._harness import (
     ELIGIBLE,
     QI,
@@ -26,7 +27,6 @@ from tests.reliability._harness import (
     Stack,
     bounded,
     expect,
-    one_line_error,
 )
 
 ORDERS = iter(ELIGIBLE)

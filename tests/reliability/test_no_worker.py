@@ -17,7 +17,8 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 
 from mandate.run import RunState
-from tests.reliability._harness import RAJ, Stack, expect, one_line_error
+from tests.helpers import one_line_error
+from tests.reliability._harness import RAJ, Stack, expect
 
 
 async def update_events(st: Stack, workflow_id: str) -> list[str]:
