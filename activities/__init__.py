@@ -1,8 +1,5 @@
-"""The tools agents call (the demo shop) and their compensations.
+"""The tools agents call: the demo shop (``shop``, on SQLite in ``shop_db``) and the monitor's metrics.
 
-Importing this package registers every tool in ``mandate.tools.registry``.
+Importing ``mandate.activities.shop`` registers the shop's tools in ``mandate.tools.registry``; the
+refund agent's module does that, so a worker that serves no shop agent never sees them.
 """
-
-from activities import shop
-
-__all__ = ["shop"]

@@ -10,13 +10,12 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from mandate import search_attributes as sa
+from mandate.contract import ENFORCE_ACTIVITY, EVALUATE_ACTIVITY, RunFlag, Signal
 from mandate.decisions import KillInput
 from mandate.outcomes import EnforceInput, EnforceResult, MetricsQuery, OutcomeMetrics
 
-__all__ = ["compute_metrics", "MonitorActivities", "EVALUATE_ACTIVITY", "ENFORCE_ACTIVITY"]
+__all__ = ["compute_metrics", "MonitorActivities"]
 
-EVALUATE_ACTIVITY = "mandate.compute_metrics"
-ENFORCE_ACTIVITY = "mandate.enforce_kill"
 _CLOSED_BAD = "('Failed', 'Terminated', 'TimedOut', 'Canceled')"
 
 
@@ -47,9 +46,9 @@ async def compute_metrics(
         count("ExecutionStatus = 'Completed'"),
         count(f"ExecutionStatus IN {_CLOSED_BAD}"),
         count("ExecutionStatus = 'Running'"),
-        count(f"{flags} = 'rework'"),
-        count(f"(ExecutionStatus IN {_CLOSED_BAD} OR {flags} IN ('violation', 'tool_error', 'killed'))"),
-        count(f"{flags} = 'escalated'"),
+        count(f"{flags} = '{RunFlag.REWORK}'"),
+        count(f"(ExecutionStatus IN {_CLOSED_BAD} OR {flags} IN ('{RunFlag.VIOLATION}', '{RunFlag.TOOL_ERROR}', '{RunFlag.KILLED}'))"),
+        count(f"{flags} = '{RunFlag.ESCALATED}'"),
     )
     total_cost = 0.0
     async for wf in client.list_workflows(f"{base} AND {sa.COST.name} > 0"):
@@ -106,7 +105,7 @@ class MonitorActivities:
             handle = self._client.get_workflow_handle(workflow_id)
             async with gate:
                 try:
-                    await handle.signal("kill", kill)
+                    await handle.signal(Signal.KILL, kill)
                 except RPCError as err:
                     if err.status is RPCStatusCode.NOT_FOUND:
                         return None  # it ended since the list was read

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from temporalio.exceptions import ApplicationError
 
-from activities.shop_db import connect
+from mandate.activities.shop_db import connect
 from mandate.authority import Authority
 from mandate.tools import current_tool_context, tool
 

@@ -91,6 +91,6 @@ def variant_workflows() -> dict[str, type]:
 def mandate_for(agent: str, charters: Mapping[str, Charter]) -> dict[str, Any]:
     """What ``mandate.load_mandate`` returns for ``agent``, as input JSON."""
     from mandate.tools import registry
-    from worker.build import mandate_of
+    from mandate.worker.build import mandate_of
 
     return mandate_of(charters[agent], registry).model_dump(mode="json")

@@ -25,8 +25,8 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from mandate.charter import Charter
     from mandate.run import AgentResult, AgentRunInput, StepStatus
-    from workflows.governed import GovernedAgent
-    from workflows.planner import Finish, PlanContext, ToolProposal
+    from mandate.workflows.governed import GovernedAgent
+    from mandate.workflows.planner import Finish, PlanContext, ToolProposal
 
 __all__ = [
     "BenchPlanner",

@@ -11,7 +11,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from benchmarks.bench_agents import KILL_AGENT, BenchPlanner
     from mandate.run import AgentResult, AgentRunInput
-    from workflows.governed import GovernedAgent
+    from mandate.workflows.governed import GovernedAgent
 
 __all__ = ["BenchKillAgent"]
 

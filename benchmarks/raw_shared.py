@@ -14,8 +14,8 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.common import RetryPolicy
 
-from activities import shop
-from activities.shop import Order, OrderRef, PolicyAnswer, PolicyQuestion, RefundArgs, RefundReceipt
+from mandate.activities import shop
+from mandate.activities.shop import Order, OrderRef, PolicyAnswer, PolicyQuestion, RefundArgs, RefundReceipt
 
 __all__ = [
     "RAW_ACTIVITIES",

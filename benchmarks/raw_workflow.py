@@ -12,7 +12,6 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.shop import OrderRef, PolicyQuestion, RefundArgs, RefundReceipt
     from benchmarks.raw_shared import (
         RETRY,
         TIMEOUT,
@@ -22,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
         raw_issue_refund,
         raw_lookup_order,
     )
+    from mandate.activities.shop import OrderRef, PolicyQuestion, RefundArgs, RefundReceipt
 
 __all__ = ["RawRefund"]
 

@@ -54,8 +54,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.service import RPCError  # noqa: E402
 from temporalio.worker import Replayer, Worker  # noqa: E402
 
-import activities  # noqa: E402,F401  (registers the shop's tools)
-from activities.shop import RefundReceipt  # noqa: E402
+import mandate.activities.shop  # noqa: E402,F401  (registers the shop's tools)
 from benchmarks.ablations import (  # noqa: E402
     MANDATE_KEY,
     VARIANTS,
@@ -78,11 +77,12 @@ from benchmarks.raw_shared import RAW_ACTIVITIES, RAW_WRITE_ACTIVITY, RawInput  
 from benchmarks.raw_workflow import RawRefund  # noqa: E402
 from mandate import api  # noqa: E402
 from mandate import search_attributes as sa  # noqa: E402
+from mandate.activities.shop import RefundReceipt  # noqa: E402
 from mandate.decisions import DecisionKind  # noqa: E402
 from mandate.errors import MandateError  # noqa: E402
 from mandate.logging import configure_logging  # noqa: E402
 from mandate.run import AgentResult, AgentRunInput, RunState  # noqa: E402
-from worker import build_worker, start_dev_server, start_monitors, temporal_cli_path  # noqa: E402
+from mandate.worker import build_worker, start_dev_server, start_monitors, temporal_cli_path  # noqa: E402
 
 T = TypeVar("T")
 SECTIONS = ("overhead", "waiting", "kill", "replay")
@@ -258,7 +258,7 @@ _orders = itertools.count(FIRST_ORDER)
 
 def seed_orders() -> None:
     """A fresh, refundable order for every run (in this benchmark's own ``MANDATE_HOME``)."""
-    from activities.shop_db import connect
+    from mandate.activities.shop_db import connect
 
     with connect() as db:
         db.executemany(

@@ -27,6 +27,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from mandate import search_attributes as sa
 from mandate.charter import Charter
+from mandate.contract import Query, Update, monitor_id
 from mandate.decisions import ApprovalRequest, DecideInput, Decision, DecisionKind, KillRequest
 from mandate.errors import (
     AgentNotFoundError,
@@ -44,7 +45,6 @@ __all__ = [
     "list_pending",
     "PendingApproval",
     "decide",
-    "workflow_exists",
     "pause_state",
     "kill_agent",
     "resume_agent",
@@ -122,7 +122,7 @@ async def get_status(client: Client, workflow_id: str) -> AgentStatus:
     handle = client.get_workflow_handle(workflow_id)
     await _describe(handle)
     try:
-        return await handle.query("status", result_type=AgentStatus)
+        return await handle.query(Query.STATUS, result_type=AgentStatus)
     except WorkflowQueryFailedError as err:
         raise MandateError(f"{workflow_id} did not answer its status query: {err}") from None
 
@@ -150,7 +150,7 @@ async def list_pending(
         async with gate:
             try:
                 requests = await client.get_workflow_handle(workflow_id).query(
-                    "pending_approvals", result_type=list[ApprovalRequest]
+                    Query.PENDING_APPROVALS, result_type=list[ApprovalRequest]
                 )
             except (WorkflowQueryFailedError, RPCError):
                 return []  # closed or not answering since the visibility read
@@ -199,7 +199,7 @@ async def decide(
         # A little longer than the expiry, so that a worker taking the update at the last moment
         # (its clock a little behind ours) is either answered here or refuses it.
         return await asyncio.wait_for(
-            handle.execute_update("decide", payload, id=update_id, result_type=Decision),
+            handle.execute_update(Update.DECIDE, payload, id=update_id, result_type=Decision),
             timeout=timeout.total_seconds() + EXPIRY_GRACE_SECONDS,
         )
     except WorkflowUpdateFailedError as err:
@@ -226,20 +226,10 @@ async def decide(
 async def _decision_taken(handle: WorkflowHandle[Any, Any], update_id: str) -> Decision | None:
     """The decision the run recorded for this update, if a worker answers within a few seconds."""
     try:
-        status = await asyncio.wait_for(handle.query("status", result_type=AgentStatus), timeout=5)
+        status = await asyncio.wait_for(handle.query(Query.STATUS, result_type=AgentStatus), timeout=5)
     except (TimeoutError, WorkflowQueryFailedError, RPCError):
         return None
     return next((d for d in status.decisions if d.update_id == update_id), None)
-
-
-async def workflow_exists(client: Client, workflow_id: str) -> bool:
-    try:
-        await client.get_workflow_handle(workflow_id).describe()
-    except RPCError as err:
-        if err.status is RPCStatusCode.NOT_FOUND:
-            return False
-        raise
-    return True
 
 
 async def _describe(handle: WorkflowHandle[Any, Any]) -> Any:
@@ -289,14 +279,12 @@ def _quote(value: str) -> str:
 
 async def pause_state(client: Client, agent: str) -> PauseState | None:
     """The agent's pause state from its monitor; ``None`` when no monitor runs for it."""
-    from workflows.monitor import monitor_id
-
     handle = client.get_workflow_handle(monitor_id(agent))
     try:
         description = await handle.describe()
         if description.status is not WorkflowExecutionStatus.RUNNING:
             return None  # ended by an operator: nobody guards the agent
-        return await handle.query("pause_state", result_type=PauseState | None)  # type: ignore[arg-type]
+        return await handle.query(Query.PAUSE_STATE, result_type=PauseState | None)  # type: ignore[arg-type]
     except RPCError as err:
         if err.status is RPCStatusCode.NOT_FOUND:
             return None
@@ -310,8 +298,6 @@ async def pause_state(client: Client, agent: str) -> PauseState | None:
 async def _monitor_update(
     client: Client, agent: str, name: str, arg: Any, result_type: type, timeout: float
 ) -> Any:
-    from workflows.monitor import monitor_id
-
     handle = client.get_workflow_handle(monitor_id(agent))
     description = await _describe(handle)
     await _require_worker(client, description.task_queue)
@@ -342,7 +328,7 @@ async def kill_agent(
     return await _monitor_update(
         client,
         agent,
-        "kill",
+        Update.KILL,
         KillRequest(by=by, reason=reason, rollback=rollback, workflow=workflow_id),
         KillDecision,
         timeout,
@@ -353,16 +339,14 @@ async def resume_agent(
     client: Client, agent: str, *, by: str, reason: str, timeout: float = 30
 ) -> PauseState:
     return await _monitor_update(
-        client, agent, "resume", ResumeInput(by=by, reason=reason), PauseState, timeout
+        client, agent, Update.RESUME, ResumeInput(by=by, reason=reason), PauseState, timeout
     )
 
 
 async def kill_decisions(client: Client, agent: str) -> list[KillDecision]:
-    from workflows.monitor import monitor_id
-
     try:
         return await client.get_workflow_handle(monitor_id(agent)).query(
-            "decisions", result_type=list[KillDecision]
+            Query.DECISIONS, result_type=list[KillDecision]
         )
     except RPCError as err:
         if err.status is RPCStatusCode.NOT_FOUND:

@@ -275,7 +275,9 @@ def _owners(view: _View) -> Check:
 
 
 def _tool_pattern(view: _View, tools: ToolRegistry, workflows: Mapping[str, type]) -> Check:
-    from workflows.governed import GovernedAgent  # here, so that `mandate` never imports `workflows` at load
+    from mandate.workflows.governed import (
+        GovernedAgent,  # here, so that `mandate` never imports `workflows` at load
+    )
 
     problems = []
     cls = None
@@ -292,7 +294,7 @@ def _tool_pattern(view: _View, tools: ToolRegistry, workflows: Mapping[str, type
         elif not (isinstance(cls, type) and issubclass(cls, GovernedAgent)):
             problems.append(
                 f"workflow: {view.workflow} is not a GovernedAgent; derive it from "
-                "workflows.governed.GovernedAgent so every tool call goes through the registry and the charter"
+                "mandate.GovernedAgent so every tool call goes through the registry and the charter"
             )
         else:
             agent = getattr(cls, "agent", None)

@@ -9,6 +9,7 @@ __all__ = [
     "CharterError",
     "ToolRegistryError",
     "AgentNotFoundError",
+    "AppLoadError",
     "ConnectionFailedError",
     "DecisionRefusedError",
     "NoWorkerAnsweredError",
@@ -39,6 +40,10 @@ class ToolRegistryError(MandateError):
 
 class AgentNotFoundError(MandateError):
     """Raised when a command names an agent that has no charter or no workflow."""
+
+
+class AppLoadError(MandateError):
+    """Raised when a package's agents cannot be loaded (an entry point or ``--app`` that fails to import)."""
 
 
 class ConnectionFailedError(MandateError):

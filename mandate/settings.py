@@ -18,7 +18,7 @@ DEFAULT_MAX_CACHED_RUNS = 2500
 @dataclass(frozen=True)
 class Settings:
     home: Path
-    charters_dir: Path
+    charters_dir: Path | None  # None: ./charters if it exists, else the charters the agent packages ship
     task_queue: str
     max_cached_runs: int = DEFAULT_MAX_CACHED_RUNS
 
@@ -36,6 +36,6 @@ def load_settings() -> Settings:
     return Settings(
         max_cached_runs=int(cached) if cached.strip().isdigit() else DEFAULT_MAX_CACHED_RUNS,
         home=Path(os.environ.get("MANDATE_HOME", ".mandate")),
-        charters_dir=Path(os.environ.get("MANDATE_CHARTERS", "charters")),
+        charters_dir=Path(os.environ["MANDATE_CHARTERS"]) if os.environ.get("MANDATE_CHARTERS") else None,
         task_queue=os.environ.get("MANDATE_TASK_QUEUE", DEFAULT_TASK_QUEUE),
     )

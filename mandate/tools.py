@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -93,8 +93,13 @@ class ToolRegistry:
         self._tools: dict[str, ToolSpec] = {}
 
     def add(self, spec: ToolSpec) -> None:
-        if spec.name in self._tools:
-            raise ToolRegistryError(f"tool {spec.name!r} is declared twice")
+        known = self._tools.get(spec.name)
+        if known is not None:
+            if _same_function(known.fn, spec.fn):
+                return  # the same module imported again (a workflow sandbox re-imports user modules)
+            raise ToolRegistryError(
+                f"tool {spec.name!r} is declared twice ({_where(known.fn)} and {_where(spec.fn)})"
+            )
         spec.activity = _make_activity(spec)
         self._tools[spec.name] = spec
 
@@ -110,8 +115,10 @@ class ToolRegistry:
     def specs(self) -> list[ToolSpec]:
         return [self._tools[n] for n in self.names()]
 
-    def activities(self) -> list[Callable[..., Any]]:
-        return [spec.activity for spec in self.specs()]
+    def activities(self, names: Sequence[str] | None = None) -> list[Callable[..., Any]]:
+        """The activities of ``names`` (default: every tool)."""
+        chosen = self.names() if names is None else sorted(names)
+        return [self._tools[n].activity for n in chosen if n in self._tools]
 
     def validate(self) -> None:
         """Check cross-references: compensations exist and are write tools."""
@@ -129,6 +136,14 @@ class ToolRegistry:
 
 
 registry = ToolRegistry()
+
+
+def _where(fn: Callable[..., Any]) -> str:
+    return f"{fn.__module__}.{fn.__qualname__}"
+
+
+def _same_function(a: Callable[..., Any], b: Callable[..., Any]) -> bool:
+    return _where(a) == _where(b)
 
 
 def tool(

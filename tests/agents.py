@@ -6,7 +6,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from mandate.run import AgentResult, AgentRunInput
-    from workflows.refund_agent import RefundAgent
+    from mandate.workflows.refund_agent import RefundAgent
 
 
 @workflow.defn(name="RefundAgentA")

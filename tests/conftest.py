@@ -24,7 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 _HOME = Path(tempfile.mkdtemp(prefix="mandate-tests-"))
 os.environ["MANDATE_HOME"] = str(_HOME)
 
-import activities  # noqa: E402,F401  (registers the shop's tools)
+import mandate.activities.shop  # noqa: E402,F401  (registers the shop's tools)
 from mandate import search_attributes as sa  # noqa: E402
 from mandate.charter import Charter, load_charters  # noqa: E402
 from mandate.tools import registry  # noqa: E402
@@ -64,7 +64,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=pydantic_data_converter,
         test_server_existing_path=_executable("temporal-test-server"),
     )
-    from worker import register_search_attributes
+    from mandate.worker import register_search_attributes
 
     await register_search_attributes(environment.client)
     yield environment

@@ -12,7 +12,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
 from mandate.run import AgentRunInput, AgentStatus
-from workflows import RefundAgent
+from mandate.workflows.refund_agent import RefundAgent
 
 T = TypeVar("T")
 

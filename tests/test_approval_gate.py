@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from approvals.gate import Refused, args_hash, check_decision, escalate, open_request, parse_payload
+from mandate.approvals.gate import Refused, args_hash, check_decision, escalate, open_request, parse_payload
 from mandate.authority import Authority
 from mandate.decisions import (
     ApprovalRequest,

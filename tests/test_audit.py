@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-import activities  # noqa: F401  (registers the shop tools)
+import mandate.activities.shop  # noqa: F401  (registers the shop's tools)
 from mandate.audit import (
     QUESTIONS,
     AgentAudit,
@@ -20,8 +20,10 @@ from mandate.audit import (
 from mandate.authority import Authority
 from mandate.errors import CharterError
 from mandate.tools import ToolRegistry, registry, tool
-from workflows import AGENT_WORKFLOWS
-from workflows.governed import GovernedAgent
+from mandate.workflows.governed import GovernedAgent
+from mandate.workflows.refund_agent import RefundAgent
+
+AGENT_WORKFLOWS = {"RefundAgent": RefundAgent}
 
 SHIPPED = Path(__file__).resolve().parent.parent / "charters"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import activities  # noqa: F401  (registers the shop tools)
+import mandate.activities.shop  # noqa: F401  (registers the shop's tools)
 from mandate.authority import Policy
 from mandate.charter import Charter, load_charter, load_charters
 from mandate.errors import CharterError

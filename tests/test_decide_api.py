@@ -19,8 +19,8 @@ from mandate import api
 from mandate.charter import Charter
 from mandate.decisions import Channel, DecisionKind
 from mandate.errors import DecisionRefusedError
+from mandate.worker import build_worker
 from tests.helpers import start_refund, status_of, wait_pending
-from worker import build_worker
 
 RAJ = "raj@example.com"
 COMPLETED = "workflow execution already completed"

@@ -13,6 +13,8 @@ from mandate import search_attributes as sa
 from mandate.charter import Charter
 from mandate.decisions import DecideInput, DecisionKind
 from mandate.run import RunState, StepStatus
+from mandate.worker import build_worker
+from mandate.workflows.refund_agent import RefundAgent
 from tests.helpers import (
     eventually,
     refunds_for,
@@ -21,8 +23,6 @@ from tests.helpers import (
     status_of,
     wait_pending,
 )
-from worker import build_worker
-from workflows import RefundAgent
 
 RAJ, SAM, QI, BOB = "raj@example.com", "sam@example.com", "qi@example.com", "bob@example.com"
 

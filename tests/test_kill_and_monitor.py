@@ -14,19 +14,20 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-import activities.shop as shop
-from activities.metrics import compute_metrics
+import mandate.activities.shop as shop
 from mandate import api
+from mandate.activities.metrics import compute_metrics
 from mandate.authority import Authority
 from mandate.charter import Charter
+from mandate.contract import monitor_id
 from mandate.errors import DecisionRefusedError
 from mandate.outcomes import MetricsQuery, PauseState
 from mandate.run import AgentResult, RunState, StepStatus
 from mandate.tools import ToolRegistry, registry, tool
+from mandate.worker import build_worker, start_monitors
+from mandate.workflows.monitor import KillMonitor
 from tests.agents import TEST_AGENTS
 from tests.helpers import eventually, status_of, wait_pending
-from worker import build_worker, start_monitors
-from workflows.monitor import KillMonitor, monitor_id
 
 SAM, RAJ, QI, BOB = "sam@example.com", "raj@example.com", "qi@example.com", "bob@example.com"
 
@@ -362,7 +363,7 @@ async def test_monitor_survives_a_worker_restart(client, task_queue, charters):
 
 
 async def test_monitor_continues_as_new_and_keeps_its_pause(client, task_queue, charters):
-    from workflows.monitor import MonitorInput
+    from mandate.workflows.monitor import MonitorInput
 
     served = {"refund-a": charter_for("refund-a", charters["refund-agent"], min_samples=1000)}
     async with build_worker(client, task_queue=task_queue, charters=served, workflows=_by_type(served)):

@@ -6,8 +6,8 @@ import json
 import logging
 
 from mandate.logging import configure_logging
+from mandate.worker import build_worker
 from tests.helpers import start_refund, wait_pending
-from worker import build_worker
 
 
 async def test_json_logs_bind_run_context(client, task_queue, workflow_id, charters, capsys):

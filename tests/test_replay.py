@@ -14,13 +14,13 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from workflows import AGENT_WORKFLOWS
+from mandate.worker.agents import discover, replayable_workflows
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
 def _replayer() -> Replayer:
-    return Replayer(workflows=list(AGENT_WORKFLOWS.values()), data_converter=pydantic_data_converter)
+    return Replayer(workflows=replayable_workflows(discover().workflows), data_converter=pydantic_data_converter)
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

@@ -12,8 +12,9 @@ import pytest
 
 from mandate.review import build_report, load_history_file, render_html, render_markdown, replay_history
 from mandate.review.history import HistoryFileError
+from mandate.worker import build_worker
+from mandate.worker.agents import discover, replayable_workflows
 from tests.helpers import start_refund, wait_pending
-from worker import build_worker
 
 HISTORIES = Path(__file__).parent / "histories"
 MANDATE = str(Path(sys.executable).parent / "mandate")
@@ -34,7 +35,7 @@ def ui_format(data: dict) -> dict:
 
 async def _report(path: Path):
     history = load_history_file(path)
-    outcome = await replay_history(history)
+    outcome = await replay_history(history, replayable_workflows(discover().workflows))
     return outcome, build_report(history, outcome)
 
 

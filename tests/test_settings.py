@@ -11,7 +11,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("MANDATE_HOME", "MANDATE_CHARTERS", "MANDATE_TASK_QUEUE", "MANDATE_MAX_CACHED_RUNS"):
         monkeypatch.delenv(name, raising=False)
     settings = load_settings()
-    assert (str(settings.home), str(settings.charters_dir)) == (".mandate", "charters")
+    assert (str(settings.home), settings.charters_dir) == (".mandate", None)
     assert settings.task_queue == DEFAULT_TASK_QUEUE
     assert settings.max_cached_runs == DEFAULT_MAX_CACHED_RUNS == 2500
 

@@ -9,14 +9,14 @@ import pytest_asyncio
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-import activities.shop as shop
+import mandate.activities.shop as shop
 from mandate.authority import Authority
 from mandate.decisions import DecideInput, DecisionKind
 from mandate.run import RunState
 from mandate.tools import ToolRegistry, current_tool_context, tool
+from mandate.worker import build_worker
+from mandate.workflows.refund_agent import RefundAgent
 from tests.helpers import refunds_for, scheduled_activities, start_refund, status_of, wait_pending
-from worker import build_worker
-from workflows import RefundAgent
 
 CFO = "cfo@example.com"
 

@@ -6,7 +6,7 @@ import pytest
 from pydantic import BaseModel
 from temporalio import activity
 
-import activities  # noqa: F401  (registers the shop tools)
+import mandate.activities.shop  # noqa: F401  (registers the shop's tools)
 from mandate.authority import Authority
 from mandate.errors import ToolRegistryError
 from mandate.tools import ToolRegistry, registry, tool

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 from temporalio import activity
@@ -14,16 +13,16 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-import activities  # noqa: F401  (registers the shop's tools)
-from activities.metrics import MonitorActivities
+from mandate.activities.metrics import MonitorActivities
+from mandate.authority import Policy
 from mandate.charter import Charter
+from mandate.contract import LOAD_MANDATE_ACTIVITY, monitor_id
 from mandate.errors import AgentNotFoundError
 from mandate.run import GOVERNED_PROTOCOL, AgentMandate, LoadMandateInput
 from mandate.settings import DEFAULT_TASK_QUEUE, load_settings
 from mandate.tools import ToolRegistry, registry
-from workflows import AGENT_WORKFLOWS, GovernedAgent
-from workflows.governed import LOAD_MANDATE_ACTIVITY
-from workflows.monitor import KillMonitor, MonitorInput, monitor_id
+from mandate.workflows.governed import GovernedAgent
+from mandate.workflows.monitor import KillMonitor, MonitorInput
 
 __all__ = ["MandateActivities", "ServedAgents", "plan_agents", "build_worker", "start_monitors"]
 
@@ -71,8 +70,14 @@ def plan_agents(
     charters: Mapping[str, Charter],
     workflows: Mapping[str, type[GovernedAgent]] | None = None,
 ) -> ServedAgents:
-    """Match charters to agent workflows; a charter naming an unknown workflow is an error."""
-    workflows = AGENT_WORKFLOWS if workflows is None else workflows
+    """Match charters to agent workflows; a charter naming an unknown workflow is an error.
+
+    ``workflows`` defaults to every agent the installed packages offer (``mandate.app``).
+    """
+    if workflows is None:
+        from mandate.worker.agents import discover
+
+        workflows = discover().workflows
     served: list[type[GovernedAgent]] = []
     kept: dict[str, Charter] = {}
     for name, charter in charters.items():
@@ -80,7 +85,8 @@ def plan_agents(
         if cls is None:
             raise AgentNotFoundError(
                 f"charter {name!r} names workflow {charter.workflow!r}, which no agent defines "
-                f"(known: {', '.join(sorted(workflows)) or 'none'})"
+                f"(known: {', '.join(sorted(workflows)) or 'none'}); install the package that defines it "
+                "or name its module with --app"
             )
         if cls.agent != name:
             raise AgentNotFoundError(
@@ -98,7 +104,6 @@ def build_worker(
     charters: Mapping[str, Charter],
     tools: ToolRegistry = registry,
     workflows: Mapping[str, type[GovernedAgent]] | None = None,
-    extra_activities: Sequence[Callable[..., Any]] = (),
     max_concurrent_activities: int = 100,
     max_cached_runs: int | None = None,
     passthrough_modules: Sequence[str] = (),
@@ -115,22 +120,44 @@ def build_worker(
         raise AgentNotFoundError("no agent to serve: the charters directory has no charter")
     mandate_activities = MandateActivities(plan.charters, tools)
     monitor_activities = MonitorActivities(client)
-    _log.info("worker_built", task_queue=task_queue, agents=sorted(plan.charters), tools=tools.names())
+    _log.info(
+        "worker_built",
+        task_queue=task_queue,
+        agents=sorted(plan.charters),
+        tools=served_tools(plan.charters, tools),
+    )
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[*plan.workflows, KillMonitor],
         activities=[
-            *tools.activities(),
+            *tools.activities(served_tools(plan.charters, tools)),
             mandate_activities.load_mandate,
             monitor_activities.compute,
             monitor_activities.enforce,
-            *extra_activities,
         ],
         max_concurrent_activities=max_concurrent_activities,
         max_cached_workflows=max_cached_runs or load_settings().max_cached_runs,
         workflow_runner=sandbox_runner(*passthrough_modules),
     )
+
+
+def served_tools(charters: Mapping[str, Charter], tools: ToolRegistry) -> list[str]:
+    """The tools a served charter allows or gates, with their compensations: the only ones registered.
+
+    A tool every charter blocks, or that no charter names, is no activity of this worker's: a workflow
+    of someone else's on this task queue cannot call it.
+    """
+    names: set[str] = set()
+    for charter in charters.values():
+        for name in charter.tools:
+            spec = tools.get(name)
+            if spec is None or charter.policy_for(name).policy is Policy.BLOCK:
+                continue
+            names.add(name)
+            if spec.compensation:
+                names.add(spec.compensation)
+    return sorted(names)
 
 
 def sandbox_runner(*more: str) -> SandboxedWorkflowRunner:
@@ -141,7 +168,7 @@ def sandbox_runner(*more: str) -> SandboxedWorkflowRunner:
     """
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(
-            "mandate", "approvals", "workflows", "activities", *more
+            "mandate", *more
         )
     )
 

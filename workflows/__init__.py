@@ -1,9 +1,5 @@
-"""The governed agent base, each agent, and the kill-criteria monitor."""
+"""The governed agent base, the planner interface, the demo refund agent, and the kill-criteria monitor."""
 
-from workflows.governed import GovernedAgent
-from workflows.refund_agent import RefundAgent
+from mandate.workflows.governed import GovernedAgent
 
-__all__ = ["GovernedAgent", "RefundAgent", "AGENT_WORKFLOWS"]
-
-#: Every agent workflow this code base defines, by workflow type name (what a charter's ``workflow`` names).
-AGENT_WORKFLOWS: dict[str, type[GovernedAgent]] = {"RefundAgent": RefundAgent}
+__all__ = ["GovernedAgent"]

@@ -23,9 +23,10 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
 with workflow.unsafe.imports_passed_through():
-    from approvals import Refused, args_hash, check_decision, escalate, open_request, parse_payload
     from mandate import search_attributes as sa
+    from mandate.approvals import Refused, args_hash, check_decision, escalate, open_request, parse_payload
     from mandate.authority import Authority, Policy
+    from mandate.contract import LOAD_MANDATE_ACTIVITY, MONITOR
     from mandate.decisions import (
         ApprovalRequest,
         Channel,
@@ -53,13 +54,12 @@ with workflow.unsafe.imports_passed_through():
         ToolCallInput,
         ToolCallResult,
     )
-    from workflows.planner import Finish, PlanContext, Planner, ToolProposal
+    from mandate.workflows.planner import Finish, PlanContext, Planner, ToolProposal
 
-__all__ = ["GovernedAgent", "LOAD_MANDATE_ACTIVITY"]
+__all__ = ["GovernedAgent"]
 
 COALESCE_SEARCH_ATTRIBUTES = "coalesce-search-attributes"
 
-LOAD_MANDATE_ACTIVITY = "mandate.load_mandate"
 TOOL_TIMEOUT = timedelta(minutes=5)
 TOOL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -72,7 +72,6 @@ COMPENSATION_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=10,
 )
-MONITOR = "mandate-monitor"
 SIGNALS = ("approve", "reject", "kill")
 SIGNAL_HELP = (
     'approve / reject: {"request_id": "r1", "approver": "you@example.com", "reason": "..."}; '

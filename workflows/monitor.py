@@ -20,8 +20,16 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.metrics import ENFORCE_ACTIVITY, EVALUATE_ACTIVITY
     from mandate.charter import KillCriteria
+    from mandate.contract import (
+        ENFORCE_ACTIVITY,
+        EVALUATE_ACTIVITY,
+        LOAD_MANDATE_ACTIVITY,
+        MONITOR,
+        Query,
+        Update,
+        monitor_id,
+    )
     from mandate.decisions import KillRequest, same_person
     from mandate.outcomes import (
         Breach,
@@ -36,17 +44,12 @@ with workflow.unsafe.imports_passed_through():
         ResumeInput,
     )
     from mandate.run import AgentMandate, LoadMandateInput
-    from workflows.governed import LOAD_MANDATE_ACTIVITY
 
 __all__ = ["KillMonitor", "MonitorInput", "monitor_id"]
 
 KEEP_DECISIONS = 20
 CHECKS_PER_RUN = 200
 IDLE_RELOAD = timedelta(minutes=5)
-
-
-def monitor_id(agent: str) -> str:
-    return f"mandate-monitor-{agent}"
 
 
 class MonitorInput(BaseModel):
@@ -167,7 +170,7 @@ class KillMonitor:
                 KillDecision(
                     at=workflow.now(),
                     agent=self._agent,
-                    by="mandate-monitor",
+                    by=MONITOR,
                     reason=f"kill criteria breached: {worst}",
                     action=criteria.action,
                     evaluation=evaluation,
@@ -228,7 +231,7 @@ class KillMonitor:
                 non_retryable=True,
             )
 
-    @workflow.update(name="kill")
+    @workflow.update(name=Update.KILL)
     async def kill(self, order: KillRequest) -> KillDecision:
         """The stop/go owner stops the fleet (or one run)."""
         await workflow.wait_condition(lambda: self._pause is not None)  # the charter is still loading
@@ -251,7 +254,7 @@ class KillMonitor:
         if self._pause is not None:  # before the charter loads, the handler checks instead
             self._require_stop_go(order.by)
 
-    @workflow.update(name="resume")
+    @workflow.update(name=Update.RESUME)
     def resume(self, order: ResumeInput) -> PauseState:
         """The stop/go owner lifts the stop; the monitor then judges only runs started from now on."""
         assert self._pause is not None
@@ -273,11 +276,11 @@ class KillMonitor:
         if not self._pause.paused:
             raise ApplicationError(f"{self._agent} is not paused", type="NotPaused", non_retryable=True)
 
-    @workflow.query(name="pause_state")
+    @workflow.query(name=Query.PAUSE_STATE)
     def pause_state(self) -> PauseState | None:
         return self._pause
 
-    @workflow.query(name="decisions")
+    @workflow.query(name=Query.DECISIONS)
     def decisions(self) -> list[KillDecision]:
         return self._decisions
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from mandate.activities import shop  # noqa: F401  (registers the shop's tools)
+    from mandate.app import MandateApp
     from mandate.run import AgentResult, AgentRunInput, StepStatus
-    from workflows.governed import GovernedAgent
-    from workflows.planner import Finish, PlanContext, ToolProposal
+    from mandate.workflows.governed import GovernedAgent
+    from mandate.workflows.planner import Finish, PlanContext, ToolProposal
 
-__all__ = ["RefundAgent", "RefundPlanner"]
+__all__ = ["RefundAgent", "RefundPlanner", "app"]
 
 _DELETION_WORDS = (
     "delete my account",
@@ -114,3 +118,8 @@ class RefundAgent(GovernedAgent):
     @workflow.run
     async def run(self, run_input: AgentRunInput) -> AgentResult:
         return await self.govern(run_input)
+
+
+#: Mandate's demo agent, plugged in like any user's: through the ``mandate.agents`` entry point in
+#: pyproject.toml. Its charter ships inside the package, so a wheel-only install runs ``mandate demo``.
+app = MandateApp(agents=[RefundAgent], charters=Path(__file__).parent.parent / "charters")

@@ -8,7 +8,7 @@ with workflow.unsafe.imports_passed_through():
     from benchmarks.ablations import InputMandate, NoTimer, NoUpserts
     from benchmarks.bench_agents import BenchPlanner
     from mandate.run import AgentResult, AgentRunInput
-    from workflows.governed import GovernedAgent
+    from mandate.workflows.governed import GovernedAgent
 
 
 @workflow.defn(name="BenchLean")

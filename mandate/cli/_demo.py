@@ -12,6 +12,7 @@ from temporalio.client import Client
 from mandate import api
 from mandate.charter import Charter
 from mandate.cli._render import console, short_args, show_status
+from mandate.contract import Query, Signal
 from mandate.decisions import ApprovalRequest, DecisionKind
 from mandate.errors import DecisionRefusedError
 from mandate.settings import load_settings
@@ -28,7 +29,7 @@ async def wait_for_request(
     handle = client.get_workflow_handle(workflow_id)
     deadline = asyncio.get_running_loop().time() + timeout
     while asyncio.get_running_loop().time() < deadline:
-        for request in await handle.query("pending_approvals", result_type=list[ApprovalRequest]):
+        for request in await handle.query(Query.PENDING_APPROVALS, result_type=list[ApprovalRequest]):
             if request.tool == tool:
                 return request
         await asyncio.sleep(0.2)
@@ -40,7 +41,7 @@ def _say(text: str) -> None:
 
 
 async def tell(charters: Mapping[str, Charter], *, port: int, ui_port: int, keep_serving: bool) -> None:
-    from worker import build_worker, start_dev_server
+    from mandate.worker import build_worker, start_dev_server
 
     settings = load_settings()
     _say(f"Starting the Temporal dev server (state in {settings.server_db}) and a Mandate worker.")
@@ -115,7 +116,7 @@ async def _story(client: Client, charters: Mapping[str, Charter], task_queue: st
         " `temporal workflow signal --name approve` would:"
     )
     await client.get_workflow_handle(first).signal(
-        "approve", {"request_id": notice.id, "approver": "qi@example.com", "reason": "message reads well"}
+        Signal.APPROVE, {"request_id": notice.id, "approver": "qi@example.com", "reason": "message reads well"}
     )
     await client.get_workflow_handle(first).result()
     show_status(await api.get_status(client, first))

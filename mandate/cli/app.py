@@ -17,7 +17,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from mandate import api
-from mandate.charter import Charter, load_charters
+from mandate.charter import Charter
 from mandate.cli._batch import BatchItem, read_batch
 from mandate.cli._render import console, print_json, show_metrics, show_pending, show_status
 from mandate.decisions import DecisionKind
@@ -41,7 +41,16 @@ ChartersOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
 AllowUnreadyOpt = Annotated[
     bool,
-    typer.Option("--allow-unready", help="serve agents whose charter fails the readiness audit (says so)"),
+    typer.Option(
+        "--allow-unready", is_flag=True, help="serve agents whose charter fails the readiness audit (says so)"
+    ),
+]
+AppOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--app",
+        help="module[:attribute] of a MandateApp to load besides the installed packages' (repeatable; $MANDATE_APP)",
+    ),
 ]
 AddressOpt = Annotated[
     str | None,
@@ -69,26 +78,35 @@ def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
     raise AssertionError("unreachable")
 
 
-def _charters(directory: Path | None) -> dict[str, Charter]:
-    import activities  # noqa: F401  (registers the tools the charters are checked against)
-    from mandate.tools import registry
+def _catalogue(apps: list[str] | None, directory: Path | None) -> Any:
+    """The agents the installed packages and ``--app`` offer, and where their charters are."""
+    from mandate.worker.agents import discover
 
     try:
-        return load_charters(directory or load_settings().charters_dir, registry)
+        return discover(apps or (), directory)
     except MandateError as err:
         fail(str(err))
-    raise AssertionError("unreachable")
 
 
-def _ready_charters(directory: Path | None, allow_unready: bool) -> dict[str, Charter]:
+def _charters(apps: list[str] | None, directory: Path | None) -> dict[str, Charter]:
+    try:
+        return _catalogue(apps, directory).charters()  # type: ignore[no-any-return]
+    except MandateError as err:
+        fail(str(err))
+
+
+def _ready_charters(apps: list[str] | None, directory: Path | None, allow_unready: bool) -> dict[str, Charter]:
     """The charters a worker may serve: every one must pass the readiness audit unless --allow-unready."""
-    import activities  # noqa: F401
     from mandate.audit import audit_directory
     from mandate.tools import registry
-    from workflows import AGENT_WORKFLOWS
 
-    folder = directory or load_settings().charters_dir
-    unready = [a for a in audit_directory(folder, tools=registry, workflows=AGENT_WORKFLOWS) if not a.ready]
+    catalogue = _catalogue(apps, directory)
+    unready = [
+        a
+        for folder in catalogue.folders
+        for a in audit_directory(folder, tools=registry, workflows=catalogue.workflows)
+        if not a.ready
+    ]
     for audit in unready:
         failed = next(c for c in audit.checks if not c.ok)
         detail = failed.detail if audit.path in failed.detail else f"{audit.path}: {failed.detail}"
@@ -96,7 +114,7 @@ def _ready_charters(directory: Path | None, allow_unready: bool) -> dict[str, Ch
         if not allow_unready:
             fail(f"{message}; run `mandate audit`, fix the charter, or start with --allow-unready")
         typer.echo(f"warning: serving {message} because of --allow-unready", err=True)
-    return _charters(directory)
+    return _charters(apps, directory)
 
 
 async def _client(address: str | None) -> Client:
@@ -137,14 +155,15 @@ def dev(
     ui_port: Annotated[int, typer.Option(help="Web UI port")] = 8233,
     charters: ChartersOpt = None,
     allow_unready: AllowUnreadyOpt = False,
+    apps: AppOpt = None,
 ) -> None:
     """Embedded dev server + Web UI + worker in the foreground; Ctrl-C stops all three."""
     settings = load_settings()
-    served = _ready_charters(charters, allow_unready)
+    served = _ready_charters(apps, charters, allow_unready)
     db_path = db or settings.server_db
 
     async def main() -> None:
-        from worker import build_worker, start_dev_server, start_monitors
+        from mandate.worker import build_worker, start_dev_server, start_monitors
 
         env = await start_dev_server(db=db_path, port=port, ui_port=ui_port)
         try:
@@ -166,14 +185,17 @@ def dev(
 
 @app.command(name="worker")
 def worker_cmd(
-    charters: ChartersOpt = None, address: AddressOpt = None, allow_unready: AllowUnreadyOpt = False
+    charters: ChartersOpt = None,
+    address: AddressOpt = None,
+    allow_unready: AllowUnreadyOpt = False,
+    apps: AppOpt = None,
 ) -> None:
     """Worker only, against TEMPORAL_ADDRESS; SIGINT/SIGTERM stop it after in-flight tasks."""
     settings = load_settings()
-    served = _ready_charters(charters, allow_unready)
+    served = _ready_charters(apps, charters, allow_unready)
 
     async def main() -> None:
-        from worker import build_worker, start_monitors
+        from mandate.worker import build_worker, start_monitors
 
         client = await _client(address)
         w = build_worker(client, task_queue=settings.task_queue, charters=served)
@@ -199,7 +221,7 @@ def setup(address: AddressOpt = None) -> None:
     """Register Mandate's search attributes in the namespace (idempotent)."""
 
     async def main() -> None:
-        from worker import register_search_attributes
+        from mandate.worker import register_search_attributes
 
         client = await _client(address)
         added = await register_search_attributes(client)
@@ -223,6 +245,7 @@ def start(
     id: Annotated[str | None, typer.Option("--id", help="workflow id [default: AGENT-<random>]")] = None,
     charters: ChartersOpt = None,
     address: AddressOpt = None,
+    apps: AppOpt = None,
 ) -> None:
     """Start one agent run and print its workflow id."""
     try:
@@ -233,7 +256,7 @@ def start(
         fail("--input must be a JSON object")
     if not requested_by.strip():
         fail("--requested-by must name a person")
-    served = _charters(charters)
+    served = _charters(apps, charters)
     settings = load_settings()
 
     async def main() -> str:
@@ -480,6 +503,7 @@ def metrics(
     as_json: JsonOpt = False,
     charters: ChartersOpt = None,
     address: AddressOpt = None,
+    apps: AppOpt = None,
 ) -> None:
     """The five outcome metrics per agent over a window, from Temporal visibility."""
     from mandate.durations import parse_duration
@@ -488,10 +512,10 @@ def metrics(
         span = parse_duration(window)
     except ValueError as err:
         fail(f"--window: {err}")
-    agents = [agent] if agent else sorted(_charters(charters))
+    agents = [agent] if agent else sorted(_charters(apps, charters))
 
     async def main() -> list[Any]:
-        from activities.metrics import compute_metrics
+        from mandate.activities.metrics import compute_metrics
         from mandate.outcomes import MetricsQuery
 
         client = await _client(address)
@@ -509,23 +533,24 @@ def metrics(
 
 
 @app.command()
-def audit(charters: ChartersOpt = None, as_json: JsonOpt = False) -> None:
+def audit(charters: ChartersOpt = None, as_json: JsonOpt = False, apps: AppOpt = None) -> None:
     """Readiness check of every charter: five questions, one verdict each; non-zero when any agent fails."""
     import dataclasses
 
-    import activities  # noqa: F401
     from mandate.audit import audit_directory, render_audit
     from mandate.tools import registry
-    from workflows import AGENT_WORKFLOWS
 
+    catalogue = _catalogue(apps, charters)
     try:
-        results = audit_directory(
-            charters or load_settings().charters_dir, tools=registry, workflows=AGENT_WORKFLOWS
-        )
+        results = [
+            a
+            for folder in catalogue.folders
+            for a in audit_directory(folder, tools=registry, workflows=catalogue.workflows)
+        ]
     except MandateError as err:
         fail(str(err))
     if not results:
-        fail(f"no charter (*.toml) in {charters or load_settings().charters_dir}")
+        fail(f"no charter (*.toml) in {', '.join(map(str, catalogue.folders)) or 'any charters folder'}")
     if as_json:
         print_json([{**dataclasses.asdict(a), "ready": a.ready} for a in results])
     else:
@@ -552,10 +577,14 @@ def replay(
         str, typer.Option("--since", help="with --agent: runs closed within, e.g. 24h, 7d")
     ] = "24h",
     address: AddressOpt = None,
+    apps: AppOpt = None,
 ) -> None:
     """Replay a run against today's code and write its incident report; or check many runs with --agent."""
     from mandate.review import build_report, load_history_file, render_html, render_markdown, replay_history
     from mandate.review.service import fetch_history, kill_evidence, replay_recent
+    from mandate.worker.agents import replayable_workflows
+
+    workflows = replayable_workflows(_catalogue(apps, None).workflows)
 
     chosen = [x for x in (workflow_id, history, agent) if x]
     if len(chosen) != 1:
@@ -572,7 +601,7 @@ def replay(
             fail(f"--since: {err}")
 
         async def bulk() -> Any:
-            return await replay_recent(await _client(address), agent, window)
+            return await replay_recent(await _client(address), agent, window, workflows)
 
         summary = run(bulk)
         console.print(
@@ -592,7 +621,7 @@ def replay(
         else:
             client = await _client(address)
             events = await fetch_history(client, workflow_id or "")
-        outcome = await replay_history(events)
+        outcome = await replay_history(events, workflows)
         if history is None and outcome.status and outcome.status.killed:
             evidence = await kill_evidence(client, outcome.status.agent, outcome.workflow_id)
         return outcome, build_report(events, outcome, evidence)
@@ -626,9 +655,10 @@ def demo(
         bool, typer.Option("--exit", help="stop when the story is told instead of serving the UI")
     ] = False,
     charters: ChartersOpt = None,
+    apps: AppOpt = None,
 ) -> None:
     """The whole loop on the embedded server, narrated."""
     from mandate.cli._demo import tell
 
-    served = _charters(charters)
+    served = _charters(apps, charters)
     run(lambda: tell(served, port=port, ui_port=ui_port, keep_serving=not exit_after and sys.stdin.isatty()))

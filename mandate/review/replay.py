@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,14 +52,12 @@ class _KeepInstances(Interceptor):
         return _KeepInstance
 
 
-def replayer(workflows: list[type] | None = None) -> Replayer:
-    from workflows import AGENT_WORKFLOWS
-    from workflows.monitor import KillMonitor
+def replayer(workflows: Sequence[type]) -> Replayer:
 
     # Replay compares the commands today's code issues with the history; the sandbox guards live runs
     # against non-deterministic calls and only slows a review down (6,300 vs 16,000 events/s).
     return Replayer(
-        workflows=workflows or [*AGENT_WORKFLOWS.values(), KillMonitor],
+        workflows=workflows,
         data_converter=pydantic_data_converter,
         interceptors=[_KeepInstances()],
         workflow_runner=UnsandboxedWorkflowRunner(),
@@ -70,7 +69,7 @@ def _run_id(history: WorkflowHistory) -> str:
     return started.original_execution_run_id or started.first_execution_run_id
 
 
-async def replay_history(history: WorkflowHistory, workflows: list[type] | None = None) -> ReplayOutcome:
+async def replay_history(history: WorkflowHistory, workflows: Sequence[type]) -> ReplayOutcome:
     """Replay ``history``; report whether today's code reproduces it and the state it rebuilt."""
     started = history.events[0].workflow_execution_started_event_attributes
     run_id = _run_id(history)

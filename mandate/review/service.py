@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -71,7 +72,9 @@ class BulkReplay:
     failures: list[tuple[str, str]] = field(default_factory=list)
 
 
-async def replay_recent(client: Client, agent: str, since: timedelta, limit: int = 1000) -> BulkReplay:
+async def replay_recent(
+    client: Client, agent: str, since: timedelta, workflows: Sequence[type], limit: int = 1000
+) -> BulkReplay:
     """Replay every closed run of ``agent`` that closed within ``since``: is a code change safe to deploy?"""
     start = datetime.now(UTC) - since
     query = (
@@ -81,7 +84,7 @@ async def replay_recent(client: Client, agent: str, since: timedelta, limit: int
     summary = BulkReplay(agent=agent, since=start)
     async for wf in client.list_workflows(query, limit=limit):
         history = await client.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history()
-        outcome = await replay_history(history)
+        outcome = await replay_history(history, workflows)
         summary.replayed += 1
         if outcome.reproduced:
             summary.clean += 1

@@ -28,13 +28,13 @@ from mandate.charter import load_charters  # noqa: E402
 from mandate.decisions import DecideInput, DecisionKind  # noqa: E402
 from mandate.run import AgentRunInput  # noqa: E402
 from mandate.tools import registry  # noqa: E402
+from mandate.worker import build_worker, start_dev_server  # noqa: E402
+from mandate.workflows.refund_agent import RefundAgent  # noqa: E402
 from tests.helpers import start_refund, wait_pending  # noqa: E402
-from worker import build_worker, start_dev_server  # noqa: E402
-from workflows import RefundAgent  # noqa: E402
 
 
 async def main() -> None:
-    import activities  # noqa: F401
+    import mandate.activities.shop  # noqa: F401  (registers the shop's tools)
 
     env = await start_dev_server(db=None, port=None, ui=False)
     client = env.client
@@ -125,7 +125,7 @@ async def record_escalated(charters) -> None:
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.testing import WorkflowEnvironment
 
-    from worker import register_search_attributes
+    from mandate.worker import register_search_attributes
 
     target = HERE / "refund-escalated.json"
     if target.exists():

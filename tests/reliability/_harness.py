@@ -31,7 +31,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-import activities  # noqa: F401  (registers the shop's tools, which the charters are checked against)
+import mandate.activities.shop  # noqa: F401  (registers the shop's tools)
 from mandate import api
 from mandate import search_attributes as sa
 from mandate.charter import Charter, load_charters
@@ -562,12 +562,15 @@ class Stack:
 async def replay_failures(st: Stack, workflow_ids: Iterable[str]) -> list[tuple[str, str]]:
     """Replay each run's history against today's code; the ones that diverge, with why."""
     from mandate.review.replay import replay_history
+    from mandate.worker.agents import discover, replayable_workflows
+
+    workflows = replayable_workflows(discover().workflows)
 
     client = await st.client()
     failures = []
     for workflow_id in workflow_ids:
         history = await client.get_workflow_handle(workflow_id).fetch_history()
-        outcome = await replay_history(history)
+        outcome = await replay_history(history, workflows)
         if not outcome.reproduced:
             failures.append((workflow_id, (outcome.failure or "?")[:300]))
     return failures

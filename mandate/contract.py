@@ -1,0 +1,69 @@
+"""The names other programs rely on: every signal, update, query and Mandate activity, in one place.
+
+The Temporal Web UI, the stock ``temporal`` CLI and users' scripts send these names; the workflows
+declare their handlers with them and the client API calls them, so a name is written once, here.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = [
+    "Signal",
+    "Update",
+    "Query",
+    "RunFlag",
+    "LOAD_MANDATE_ACTIVITY",
+    "EVALUATE_ACTIVITY",
+    "ENFORCE_ACTIVITY",
+    "MONITOR",
+    "monitor_id",
+]
+
+
+class Signal(StrEnum):
+    """Signals a governed run takes (also listed by name in the Web UI's "Send a Signal")."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
+    KILL = "kill"
+
+
+class Update(StrEnum):
+    """Updates: a governed run takes ``decide`` and ``kill``; a monitor takes ``kill`` and ``resume``."""
+
+    DECIDE = "decide"
+    KILL = "kill"
+    RESUME = "resume"
+
+
+class Query(StrEnum):
+    """Queries: a governed run answers ``status`` and ``pending_approvals``; a monitor the other two."""
+
+    STATUS = "status"
+    PENDING_APPROVALS = "pending_approvals"
+    PAUSE_STATE = "pause_state"
+    DECISIONS = "decisions"
+
+
+class RunFlag(StrEnum):
+    """Facts about a run kept in its ``MandateFlags`` search attribute, which the metrics count."""
+
+    REWORK = "rework"
+    ESCALATED = "escalated"
+    VIOLATION = "violation"
+    TOOL_ERROR = "tool_error"
+    KILLED = "killed"
+
+
+LOAD_MANDATE_ACTIVITY = "mandate.load_mandate"
+EVALUATE_ACTIVITY = "mandate.compute_metrics"
+ENFORCE_ACTIVITY = "mandate.enforce_kill"
+
+#: The name a kill sent by an agent's kill-criteria monitor carries.
+MONITOR = "mandate-monitor"
+
+
+def monitor_id(agent: str) -> str:
+    """The workflow id of an agent's kill-criteria monitor."""
+    return f"{MONITOR}-{agent}"
