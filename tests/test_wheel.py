@@ -80,7 +80,7 @@ def test_the_wheel_installs_one_import_root_holding_every_module(installed: Inst
 
 
 def test_no_generic_top_level_name_is_importable_from_the_install(installed: Installed) -> None:
-    probe = "import importlib.util as u; print([n for n in %r if u.find_spec(n)])" % (LAYERS,)
+    probe = f"import importlib.util as u; print([n for n in {LAYERS!r} if u.find_spec(n)])"
     done = installed.run("python", "-c", probe)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
