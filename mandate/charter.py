@@ -2,14 +2,17 @@
 
 A charter is a TOML file in ``charters/``. Loading validates it with pydantic and
 against the tool registry; any failure is a ``CharterError`` naming the file, the
-field and the reason.
+field and the reason. Every rule a charter must follow is written here once: loading
+raises the first broken one, and the readiness audit (``mandate.worker.audit``) asks
+the same functions for all of them.
 """
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
@@ -20,9 +23,27 @@ from mandate.errors import CharterError
 if TYPE_CHECKING:
     from mandate.tools import ToolRegistry
 
-__all__ = ["Charter", "Owners", "ToolPolicy", "KillCriteria", "load_charter", "load_charters"]
+__all__ = [
+    "Charter",
+    "Owners",
+    "ToolPolicy",
+    "KillCriteria",
+    "KillAction",
+    "KILL_ACTIONS",
+    "THRESHOLDS",
+    "load_charter",
+    "load_charters",
+    "charter_files",
+    "read_charter_data",
+    "charter_problems",
+    "registry_problems",
+]
 
 Person = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+#: What the monitor does when a kill criterion is breached.
+KillAction = Literal["pause", "cancel", "rollback"]
+KILL_ACTIONS: tuple[str, ...] = get_args(KillAction)
 
 
 class _Strict(BaseModel):
@@ -63,8 +84,12 @@ class KillCriteria(_Strict):
     max_rework_rate: float | None = Field(default=None, ge=0, le=1)
     max_escalation_rate: float | None = Field(default=None, ge=0, le=1)
     max_cost_per_workflow: float | None = Field(default=None, ge=0)
-    action: Literal["pause", "cancel", "rollback"] = "pause"
+    action: KillAction = "pause"
     check_every: Duration = Field(default="30s", validate_default=True)  # type: ignore[assignment]
+
+
+#: The kill-criteria thresholds (every ``max_…`` field), in the order the charter lists them.
+THRESHOLDS: tuple[str, ...] = tuple(name for name in KillCriteria.model_fields if name.startswith("max_"))
 
 
 class Charter(_Strict):
@@ -82,12 +107,12 @@ class Charter(_Strict):
         return self.tools.get(tool) or ToolPolicy(policy=Policy.BLOCK)
 
 
-def load_charter(path: str | Path, tools: ToolRegistry | None = None) -> Charter:
-    """Read and validate one charter file; with ``tools``, also check it against the registry."""
+def read_charter_data(path: str | Path) -> dict[str, Any]:
+    """The TOML of one charter file; a file that cannot be read or parsed is a ``CharterError``."""
     path = Path(path)
     shown = str(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CharterError(shown, "(file)", "no such file") from None
     except IsADirectoryError:
@@ -98,47 +123,91 @@ def load_charter(path: str | Path, tools: ToolRegistry | None = None) -> Charter
         raise CharterError(shown, "(file)", f"cannot be read: {err.strerror or err}") from None
     except tomllib.TOMLDecodeError as err:
         raise CharterError(shown, "(toml)", str(err)) from None
+
+
+def _validate(data: Any, shown: str, stem: str | None) -> tuple[Charter | None, list[CharterError]]:
     try:
         charter = Charter.model_validate(data)
     except ValidationError as err:
-        # An unknown field is usually a typo of a required one: name the typo first.
-        first = sorted(err.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
-        field = ".".join(str(p) for p in first["loc"]) or "(charter)"
-        if first["type"] == "extra_forbidden":
-            raise CharterError(shown, field, "unknown field (a typo?)") from None
-        msg = first["msg"].removeprefix("Value error, ")
-        raise CharterError(shown, field, msg) from None
-    if charter.name != path.stem:
-        raise CharterError(shown, "name", f"{charter.name!r} does not match the file name {path.stem!r}")
-    if tools is not None:
-        _check_against_registry(shown, charter, tools)
-    return charter
+        # An unknown field is usually a typo of a required one: name the typos first.
+        found = sorted(err.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        problems = []
+        for error in found:
+            field = ".".join(str(p) for p in error["loc"]) or "(charter)"
+            if error["type"] == "extra_forbidden":
+                problems.append(CharterError(shown, field, "unknown field (a typo?)"))
+            else:
+                problems.append(CharterError(shown, field, error["msg"].removeprefix("Value error, ")))
+        charter = None
+    else:
+        problems = []
+    name = data.get("name") if isinstance(data, dict) else None
+    named = any(p.field == "name" for p in problems)  # a name that is itself invalid is reported as such
+    if stem is not None and isinstance(name, str) and name != stem and not named:
+        problems.append(CharterError(shown, "name", f"{name!r} does not match the file name {stem!r}"))
+    return (charter if not problems else None), problems
 
 
-def _check_against_registry(shown: str, charter: Charter, tools: ToolRegistry) -> None:
-    for name, rule in charter.tools.items():
+def charter_problems(data: Any, shown: str, stem: str | None = None) -> list[CharterError]:
+    """Everything wrong with a charter's data, unknown fields first; with ``stem``, the name must match it."""
+    return _validate(data, shown, stem)[1]
+
+
+def registry_problems(
+    shown: str, policies: Mapping[str, ToolPolicy], tools: ToolRegistry
+) -> list[CharterError]:
+    """What the tool policies break against the registered tools, in charter order."""
+    problems = []
+    for name, rule in policies.items():
         spec = tools.get(name)
         if spec is None:
-            raise CharterError(shown, f"tools.{name}", f"no tool named {name!r} is registered")
-        if (
+            problems.append(
+                CharterError(
+                    shown,
+                    f"tools.{name}",
+                    f"no tool named {name!r} is registered; declare it with @tool or remove [tools.{name}]",
+                )
+            )
+        elif (
             spec.authority is Authority.WRITE
             and rule.policy is Policy.ALLOW
             and not (rule.reason or "").strip()
         ):
-            raise CharterError(
-                shown,
-                f"tools.{name}.policy",
-                "a write tool may only be 'allow' with a stated reason; add reason = \"...\" or use 'approve'",
+            problems.append(
+                CharterError(
+                    shown,
+                    f"tools.{name}.policy",
+                    f"write tool {name!r} is 'allow' without a reason; "
+                    'add reason = "..." or use policy = "approve"',
+                )
             )
+    return problems
+
+
+def load_charter(path: str | Path, tools: ToolRegistry | None = None) -> Charter:
+    """Read and validate one charter file; with ``tools``, also check it against the registry."""
+    path = Path(path)
+    charter, problems = _validate(read_charter_data(path), str(path), path.stem)
+    if charter is None:
+        raise problems[0]
+    if tools is not None:
+        for problem in registry_problems(str(path), charter.tools, tools):
+            raise problem
+    return charter
+
+
+def charter_files(directory: str | Path) -> list[Path]:
+    """The ``*.toml`` files of a charters directory, sorted; a missing directory is a ``CharterError``."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CharterError(str(directory), "(directory)", "no such charters directory")
+    return sorted(directory.glob("*.toml"))
 
 
 def load_charters(directory: str | Path, tools: ToolRegistry | None = None) -> dict[str, Charter]:
     """Every ``*.toml`` charter in a directory, by agent name."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise CharterError(str(directory), "(directory)", "no such charters directory")
     charters: dict[str, Charter] = {}
-    for path in sorted(directory.glob("*.toml")):
+    for path in charter_files(directory):
         charter = load_charter(path, tools)
         charters[charter.name] = charter
     return charters

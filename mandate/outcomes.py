@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from mandate.charter import KillAction
+
 __all__ = [
     "OutcomeMetrics",
     "MetricsQuery",
@@ -17,10 +19,11 @@ __all__ = [
     "EnforceInput",
     "EnforceResult",
     "ResumeInput",
+    "KillAction",
+    "DecisionAction",
 ]
 
-KillAction = Literal["pause", "cancel", "rollback"]
-DecisionAction = Literal["pause", "cancel", "rollback", "resume"]
+DecisionAction = Literal[KillAction, "resume"]
 
 
 class MetricsQuery(BaseModel):

@@ -8,7 +8,11 @@ import pytest
 from pydantic import BaseModel
 
 import mandate.activities.shop  # noqa: F401  (registers the shop's tools)
-from mandate.audit import (
+from mandate.authority import Authority
+from mandate.charter import load_charter
+from mandate.errors import CharterError
+from mandate.tools import ToolRegistry, registry, tool
+from mandate.worker.audit import (
     QUESTIONS,
     AgentAudit,
     Check,
@@ -17,9 +21,6 @@ from mandate.audit import (
     render_audit,
     render_line,
 )
-from mandate.authority import Authority
-from mandate.errors import CharterError
-from mandate.tools import ToolRegistry, registry, tool
 from mandate.workflows.governed import GovernedAgent
 from mandate.workflows.refund_agent import RefundAgent
 
@@ -396,6 +397,40 @@ def test_unknown_field_is_reported_under_its_question(tmp_path: Path) -> None:
     body = edit(READY, 'quality = "qi@example.com"', 'qualty = "qi@example.com"')
     check = only_failure(audit(tmp_path, body), "owners")
     assert "owners.qualty: unknown field (a typo?)" in check.detail
+
+
+def test_every_problem_is_reported_not_only_the_first(tmp_path: Path) -> None:
+    """A charter that does not load never passes a question: a renamed file with a bad action is
+    refused for both, each under its own question."""
+    path = write(tmp_path, edit(READY, 'action = "rollback"', 'action = "explode"'), name="renamed")
+    result = audit_charter(path, tools=TOOLS, workflows=WORKFLOWS)
+    assert [c.question for c in result.checks if not c.ok] == ["authority", "rollback"]
+    assert result.check("authority").detail == f"{path}: name: 'test-agent' does not match the file name 'renamed'"
+    assert result.check("rollback").detail.startswith(f"{path}: kill_criteria.action: ")
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ('stop_go = "sam@example.com"\n', ""),
+        ('policy = "block"', 'policy = "maybe"'),
+        ('quality = "qi@example.com"', 'qualty = "qi@example.com"'),
+        ('action = "rollback"', 'action = "explode"'),
+        ("max_exception_rate = 0.10", "max_exception_rate = 1.5"),
+        ('reason = "status mails only, reviewed weekly"\n', ""),
+        ('[tools.wipe]\npolicy = "block"', '[tools.ghost]\npolicy = "block"'),
+        ('name = "test-agent"', 'name = "Test Agent"'),
+    ],
+)
+def test_the_audit_refuses_what_loading_refuses_in_the_same_words(tmp_path: Path, old: str, new: str) -> None:
+    """One rule, one wording: the error the worker gives when loading a charter is an audit finding."""
+    path = write(tmp_path, edit(READY, old, new))
+    with pytest.raises(CharterError) as refused:
+        load_charter(path, TOOLS)
+    result = audit_charter(path, tools=TOOLS, workflows=WORKFLOWS)
+    assert not result.ready
+    message = str(refused.value).removeprefix(f"{path}: ")
+    assert any(message in c.detail for c in result.checks if not c.ok), (message, render_audit(result))
 
 
 def test_audit_directory_reports_every_file_sorted(tmp_path: Path) -> None:

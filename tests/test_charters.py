@@ -164,7 +164,8 @@ def test_write_tool_allowed_without_reason_is_refused(tmp_path: Path) -> None:
     body = HEAD + OWNERS + '\n[tools.issue_refund]\npolicy = "allow"\n'
     err = refused(write(tmp_path, body))
     assert err.field == "tools.issue_refund.policy"
-    assert "a write tool may only be 'allow' with a stated reason" in err.reason
+    assert "write tool 'issue_refund' is 'allow' without a reason" in err.reason
+    assert 'add reason = "..." or use policy = "approve"' in err.reason
 
 
 def test_write_tool_allowed_with_blank_reason_is_refused(tmp_path: Path) -> None:

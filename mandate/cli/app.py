@@ -97,8 +97,8 @@ def _charters(apps: list[str] | None, directory: Path | None) -> dict[str, Chart
 
 def _ready_charters(apps: list[str] | None, directory: Path | None, allow_unready: bool) -> dict[str, Charter]:
     """The charters a worker may serve: every one must pass the readiness audit unless --allow-unready."""
-    from mandate.audit import audit_directory
     from mandate.tools import registry
+    from mandate.worker.audit import audit_directory
 
     catalogue = _catalogue(apps, directory)
     unready = [
@@ -537,8 +537,8 @@ def audit(charters: ChartersOpt = None, as_json: JsonOpt = False, apps: AppOpt =
     """Readiness check of every charter: five questions, one verdict each; non-zero when any agent fails."""
     import dataclasses
 
-    from mandate.audit import audit_directory, render_audit
     from mandate.tools import registry
+    from mandate.worker.audit import audit_directory, render_audit
 
     catalogue = _catalogue(apps, charters)
     try:
