@@ -11,7 +11,7 @@ from typing import Protocol, TypeVar
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
-from mandate.run import AgentRunInput, AgentStatus
+from mandate.run import AgentResult, AgentRunInput, AgentStatus
 from mandate.workflows.refund_agent import RefundAgent
 
 T = TypeVar("T")
@@ -48,6 +48,14 @@ async def eventually(
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(0.1)
+
+
+async def finished(handle: WorkflowHandle, timeout: float = 60) -> AgentResult:
+    """The run's result, within ``timeout`` seconds (a run that never ends fails the test, not hangs it)."""
+    try:
+        return await asyncio.wait_for(handle.result(), timeout=timeout)
+    except TimeoutError:
+        raise AssertionError(f"{handle.id} did not end within {timeout}s") from None
 
 
 async def status_of(handle: WorkflowHandle) -> AgentStatus:

@@ -27,7 +27,7 @@ from mandate.tools import ToolRegistry, registry, tool
 from mandate.worker import build_worker, start_monitors
 from mandate.workflows.monitor import KillMonitor
 from tests.agents import TEST_AGENTS
-from tests.helpers import eventually, status_of, wait_pending
+from tests.helpers import eventually, finished, status_of, wait_pending
 
 SAM, RAJ, QI, BOB = "sam@example.com", "raj@example.com", "qi@example.com", "bob@example.com"
 
@@ -235,27 +235,44 @@ async def test_monitor_trips_on_threshold(client, task_queue, charters, agent, t
 
 
 async def test_monitor_trips_on_escalations_and_rolls_back(client, task_queue, charters, fresh_shop):
-    base = charters["refund-agent"].model_dump(mode="json")
-    base["tools"]["issue_refund"]["approval_timeout"] = "1s"
-    charter = charter_for(
-        "refund-e", Charter.model_validate(base), max_escalation_rate=0.3, action="rollback"
-    )
-    served = {"refund-e": charter}
+    """One run is refunded and waits on its notice; a second run escalates; the monitor rolls both back.
+
+    The refunded run must not race its own approval timeout, so it starts under a worker whose charter
+    gives issue_refund the shipped four hours; the worker that follows (same agent, same kill criteria)
+    gives it one second, so the second run escalates. The first run keeps the charter it started with
+    (it is in its history), so its refund stands until the monitor's rollback reverses it.
+    """
+    kill = {"max_escalation_rate": 0.3, "action": "rollback"}
+    patient = charter_for("refund-e", charters["refund-agent"], **kill)
+    hasty = patient.model_dump(mode="json")
+    hasty["tools"]["issue_refund"]["approval_timeout"] = "1s"
+    served = {"refund-e": patient}
     async with build_worker(client, task_queue=task_queue, charters=served, workflows=_by_type(served)):
         await start_monitors(client, served, task_queue=task_queue)
-        first = await start(client, served, "refund-e", task_queue, 1031)
-        second = await start(client, served, "refund-e", task_queue, 1032)
-        # both escalate after 1s; the second is approved by the CFO after escalation and then waits on a notice
-        await eventually(lambda: _escalated(first), what="escalation")
-        await eventually(lambda: _escalated(second), what="escalation")
-        await second.signal("approve", {"approver": "cfo@example.com"})
-        state = await eventually(lambda: paused(client, "refund-e"), timeout=30, what="refund-e paused")
+        refunded = await start(client, served, "refund-e", task_queue, 1031)
+        await _refunded_and_waiting_for_notice(client, refunded)
+        # The refund happened, with no escalation, and one run is below min_samples: nothing trips yet.
+        assert refunds(fresh_shop) == [(1031, "issued")]
+        assert (await status_of(refunded)).escalations == 0
+        assert await paused(client, "refund-e") is None
+
+    served = {"refund-e": Charter.model_validate(hasty)}
+    async with build_worker(client, task_queue=task_queue, charters=served, workflows=_by_type(served)):
+        escalating = await start(client, served, "refund-e", task_queue, 1032)
+        await eventually(lambda: _escalated(escalating), what="escalation")
+        state = await eventually(lambda: paused(client, "refund-e"), timeout=60, what="refund-e paused")
         assert state.decision is not None and state.decision.action == "rollback"
         assert [b.metric for b in state.decision.evaluation.breaches] == ["escalation_rate"]
-        for handle in (first, second):
-            result = await handle.result()
-            assert result.state in (RunState.ROLLED_BACK, RunState.COMPLETED)
-    assert all(status == "reversed" for _, status in refunds(fresh_shop))
+        assert refunded.id in state.decision.workflows
+        result = await finished(refunded)
+        status = await status_of(refunded)
+        assert result.state is RunState.ROLLED_BACK
+        assert [(c.tool, c.status) for c in status.compensations] == [("issue_refund", "done")]
+        # The escalated run had refunded nothing: rolled back if still waiting, else rejected by its timeout.
+        result = await finished(escalating)
+        assert result.state in (RunState.ROLLED_BACK, RunState.COMPLETED), result
+    assert refunds(fresh_shop) == [(1031, "reversed")]
+    assert order_status(fresh_shop, 1031) == "delivered"
 
 
 async def _escalated(handle):
