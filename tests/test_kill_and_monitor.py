@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from temporalio import activity
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
@@ -406,13 +408,19 @@ async def test_monitor_continues_as_new_and_keeps_its_pause(client, task_queue, 
 async def test_rollback_finishes_even_when_the_workflow_is_cancelled(
     client, task_queue, charters, fresh_shop
 ):
-    """A Temporal cancel that lands while compensations run must not cancel them."""
+    """A Temporal cancel that lands while a compensation runs must not cancel it or the rollback.
+
+    The compensation holds (inside the activity, before it writes) until the cancel request is in the
+    run's history, so the cancel arrives mid-rollback by construction; the history then shows the
+    order: compensation scheduled, cancel requested, compensation completed, run completed.
+    """
     tools = shop_tools_except_reverse()
+    running, release = asyncio.Event(), asyncio.Event()
 
     @tool(authority=Authority.WRITE, compensates="issue_refund", name="reverse_refund", into=tools)
-    async def slow_first_reverse(args: shop.ReverseRefundArgs) -> shop.ReversalReceipt:
-        if activity.info().attempt == 1:
-            raise ApplicationError("payment provider busy")  # retried after 1s: the cancel lands meanwhile
+    async def held_reverse(args: shop.ReverseRefundArgs) -> shop.ReversalReceipt:
+        running.set()
+        await asyncio.wait_for(release.wait(), timeout=120)
         return await shop.reverse_refund(args)
 
     served = {"refund-a": charter_for("refund-a", charters["refund-agent"], min_samples=1000)}
@@ -421,16 +429,43 @@ async def test_rollback_finishes_even_when_the_workflow_is_cancelled(
     ):
         handle = await start(client, served, "refund-a", task_queue, 1045)
         await _refunded_and_waiting_for_notice(client, handle)
+        assert refunds(fresh_shop) == [(1045, "issued")]
         await handle.signal("kill", {"by": SAM, "reason": "undo", "rollback": True})
-
-        async def rolling_back():
-            status = await status_of(handle)
-            return status if status.state is RunState.ROLLING_BACK else None
-
-        await eventually(rolling_back, what="the rollback to start")
+        await asyncio.wait_for(running.wait(), timeout=60)  # the compensation is running
         await handle.cancel()
-        result = await handle.result()
+        await eventually(lambda: _events(handle, CANCEL_REQUESTED), what="the cancel request in the history")
+        assert refunds(fresh_shop) == [(1045, "issued")]  # not reversed yet: the rollback is under way
+        release.set()
+        result = await finished(handle)
         status = await status_of(handle)
     assert result.state is RunState.ROLLED_BACK
     assert [(c.tool, c.status) for c in status.compensations] == [("issue_refund", "done")]
     assert refunds(fresh_shop) == [(1045, "reversed")]
+
+    history = [e async for e in handle.fetch_history_events()]
+    scheduled = [
+        e.event_id
+        for e in history
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "reverse_refund"
+    ]
+    assert len(scheduled) == 1, scheduled
+    completed = [
+        e.event_id
+        for e in history
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+        and e.activity_task_completed_event_attributes.scheduled_event_id == scheduled[0]
+    ]
+    cancelled = [e.event_id for e in history if e.event_type == CANCEL_REQUESTED]
+    assert len(completed) == len(cancelled) == 1, (completed, cancelled)
+    assert scheduled[0] < cancelled[0] < completed[0], (scheduled, cancelled, completed)
+    # The run did not pass the cancel on to the compensation, and it ended completed, not cancelled.
+    assert not [e for e in history if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED]
+    assert history[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
+
+
+CANCEL_REQUESTED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED
+
+
+async def _events(handle, event_type) -> list[Any]:
+    return [e async for e in handle.fetch_history_events() if e.event_type == event_type]
