@@ -11,12 +11,13 @@ import random
 from collections import Counter
 from typing import Any
 
+import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from mandate.decisions import DecideInput, Decision, DecisionKind, RequestStatus
-from mandate.run import RunState
+from mandate.run import RunState, StepStatus
 from tests.helpers import one_line_error
 from tests.reliability._harness import (
     ELIGIBLE,
@@ -315,23 +316,70 @@ async def test_decisions_for_many_runs_in_shuffled_order(module_stack: Stack) ->
 # ---------------------------------------------------------------------------- two runs for one order
 
 
-async def test_two_runs_for_one_order_refund_it_at_most_once(module_stack: Stack) -> None:
+async def test_two_runs_for_one_order_refund_it_exactly_once(module_stack: Stack) -> None:
+    """Both runs find the order refundable and ask; both are approved at once. The shop refunds it once:
+    the winner's run goes on to its notice, the other run's refund is refused and that run fails, saying why.
+    """
     st = module_stack
     order_id = next(ORDERS)
     first = await st.start_run(order_id)
     second = await st.start_run(order_id, reason="asked twice")
     await st.wait_pending(first, "issue_refund")
     await st.wait_pending(second, "issue_refund")
-    for workflow_id in (first, second):
-        assert (await st.acli("approve", workflow_id, "--as", RAJ, "--request", "r1")).ok
-    for workflow_id in (first, second):
-        await st.wait_status(
-            workflow_id,
-            "the refund step ended",
-            lambda s: s.state is not RunState.RUNNING and bool(s.pending or s.outcome),
-        )
-    issued = refunds_of(st, order_id)
-    expect(
-        issued.count("issued") <= 1,
-        f"order {order_id} refunded {issued.count('issued')} times by two runs: {st.refunds()}",
+    assert refunds_of(st, order_id) == []
+    approvals = await asyncio.gather(
+        *(st.acli("approve", w, "--as", RAJ, "--request", "r1") for w in (first, second))
     )
+    assert all(r.ok for r in approvals), approvals
+
+    def refund_step_ended(s: Any) -> bool:
+        return any(
+            step.tool == "issue_refund"
+            and step.status not in (StepStatus.AWAITING_APPROVAL, StepStatus.RUNNING)
+            for step in s.steps
+        )
+
+    ended = {w: await st.wait_status(w, "the refund step ended", refund_step_ended) for w in (first, second)}
+    rows = [(status, key) for order, status, key in st.refunds() if order == order_id]
+    expect(
+        len(rows) == 1,
+        f"order {order_id}: {len(rows)} refund(s) from two approved runs, want exactly one: {rows}",
+    )
+    assert rows[0][0] == "issued" and rows[0][1] in (f"{first}:r1", f"{second}:r1"), rows
+    winner = rows[0][1].rsplit(":", 1)[0]
+    loser = second if winner == first else first
+
+    # The winner's refund step holds the shop's receipt, and the run asks to notify the customer.
+    step = next(x for x in ended[winner].steps if x.tool == "issue_refund")
+    assert step.status is StepStatus.COMPLETED and step.result and step.result["order_id"] == order_id, step
+    await st.wait_pending(winner, "notify_customer")
+
+    # The loser's refund was refused by the shop (once: a refusal is not retried) and the run failed on it.
+    with pytest.raises(WorkflowFailureError):
+        await st.result(loser)
+    status = await st.status(loser)
+    step = next(x for x in status.steps if x.tool == "issue_refund")
+    assert step.status is StepStatus.FAILED and step.result is None, step
+    assert step.error and f"order {order_id} already has refund" in step.error, step.error
+    assert "not refunding it twice" in step.error, step.error
+    assert status.state is RunState.FAILED and status.outcome == "failed", (status.state, status.outcome)
+    assert status.summary and "not refunding it twice" in status.summary, status.summary
+    history = [e async for e in st.handle(loser).fetch_history_events()]
+    refund_calls = {
+        e.event_id
+        for e in history
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "issue_refund"
+    }
+    attempts = [
+        e.activity_task_started_event_attributes.attempt
+        for e in history
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+        and e.activity_task_started_event_attributes.scheduled_event_id in refund_calls
+    ]
+    assert attempts == [1], attempts
+    assert (await st.handle(loser).describe()).status is WorkflowExecutionStatus.FAILED
+
+    assert (await st.acli("approve", winner, "--as", QI, "--request", "r2")).ok
+    assert (await st.result(winner)).outcome == "refunded"
+    assert refunds_of(st, order_id) == ["issued"]
