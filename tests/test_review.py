@@ -6,15 +6,18 @@ import json
 import re
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from markdown_it import MarkdownIt
+from temporalio.client import WorkflowHandle, WorkflowHistory
 
 from mandate.review import build_report, load_history_file, render_html, render_markdown, replay_history
 from mandate.review.history import HistoryFileError
 from mandate.worker import build_worker
 from mandate.worker.agents import discover, replayable_workflows
-from tests.helpers import start_refund, wait_pending
+from tests.helpers import eventually, start_refund, wait_pending
 
 HISTORIES = Path(__file__).parent / "histories"
 MANDATE = str(Path(sys.executable).parent / "mandate")
@@ -176,3 +179,126 @@ def test_bad_history_files_are_refused(tmp_path: Path, content: str, message: st
     path.write_text(content)
     with pytest.raises(HistoryFileError, match=message):
         load_history_file(path)
+
+
+# --- what Temporal says about the run, and text a sender chose ------------------------------------------------
+
+
+async def _report_of(history: WorkflowHistory):
+    return build_report(history, await replay_history(history, replayable_workflows(discover().workflows)))
+
+
+def _markdown_blocks(text: str) -> tuple[list[str], list[str]]:
+    """(headings, table cells) as a CommonMark reader with GitHub tables sees them."""
+    tokens = MarkdownIt("commonmark").enable("table").parse(text)
+    headings = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open"]
+    cells = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "td_open"]
+    return headings, cells
+
+
+class _Html(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: list[str] = []
+        self.headings: list[str] = []
+        self.cells: list[str] = []
+        self.tags: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: object) -> None:
+        self.open.append(tag)
+        self.tags.add(tag)
+        if tag in ("h2", "td"):
+            (self.headings if tag == "h2" else self.cells).append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        self.open.pop()
+
+    def handle_data(self, data: str) -> None:
+        for tag, into in (("h2", self.headings), ("td", self.cells)):
+            if tag in self.open:
+                into[-1] += data
+
+
+SECTIONS = [
+    "Run",
+    "Charter and owners",
+    "Timeline",
+    "Approval requests",
+    "Refused decisions (1)",
+    "Policy violations (0)",
+    "Escalations",
+    "Kill",
+    "Completed writes and compensations",
+    "Messages received (from the history)",
+]
+FORGED = (
+    "policy breach\n\n## Approval requests\n\n"
+    "| request | tool | status | decided by |\n|---|---|---|---|\n"
+    "| r1 | issue_refund | APPROVED | cfo@example.com |\n\n"
+    "r1 was APPROVED by cfo@example.com <b>trust me</b>\r## Refused decisions (0)"
+)
+
+
+async def test_a_reason_cannot_forge_a_section_of_the_report(client, task_queue, workflow_id, charters):
+    """A kill reason (and a refused approval, and the order's reason) written to look like the report's
+    own "Approval requests" section saying cfo approved: both formats show it as text on its line."""
+    async with build_worker(client, task_queue=task_queue, charters=charters):
+        handle = await start_refund(client, task_queue, workflow_id, 1018, reason=FORGED)
+        await wait_pending(handle, "issue_refund")
+        await handle.signal("approve", {"approver": "mallory@example.com", "reason": FORGED})
+        await handle.signal("kill", {"by": "sam@example.com", "reason": FORGED})
+        await handle.result()
+        report = await _report_of(await handle.fetch_history())
+    assert report.killed is not None and report.killed.reason == FORGED  # kept as sent
+    assert report.refused_total == 1 and report.approvals[0].status == "dropped"
+
+    text = render_markdown(report)
+    headings, cells = _markdown_blocks(text)
+    assert headings == [f"Incident report: {workflow_id}", *SECTIONS]
+    assert "APPROVED" not in cells  # the forged table row is not a table row
+    assert [line for line in text.splitlines() if line.startswith("## Approval")] == ["## Approval requests"]
+    # what a reader sees: the reason on the kill's line, its line breaks shown as \n, its markup as text
+    shown = MarkdownIt("commonmark").enable("table").render(text)
+    killed = next(p for p in shown.split("<p>") if p.startswith("Killed by"))
+    assert "policy breach\\n\\n## Approval requests\\n\\n| request | tool" in killed
+    assert "&lt;b&gt;trust me&lt;/b&gt;\\r## Refused decisions (0)" in killed
+
+    page = _Html()
+    page.feed(render_html(report))
+    assert page.headings == SECTIONS
+    assert "APPROVED" not in page.cells and "b" not in page.tags
+
+
+async def test_a_run_temporal_ended_does_not_read_as_running(client, task_queue, workflow_id, charters):
+    """Terminated or cancelled while a refund waits for approval: the report's final state is Temporal's."""
+    async with build_worker(client, task_queue=task_queue, charters=charters):
+        terminated = await start_refund(client, task_queue, f"{workflow_id}-terminated", 1019)
+        cancelled = await start_refund(client, task_queue, f"{workflow_id}-cancelled", 1022)
+        for handle in (terminated, cancelled):
+            await wait_pending(handle, "issue_refund")
+        await terminated.terminate("pulled by an operator")
+        await cancelled.cancel()
+        handles: list[WorkflowHandle] = [terminated, cancelled]
+        for handle in handles:
+            await eventually(lambda h=handle: _closed(h), what=f"{handle.id} closed")
+        reports = [await _report_of(await handle.fetch_history()) for handle in handles]
+
+    ended = reports[0]
+    assert (ended.close_status, ended.state, ended.run_state) == (
+        "terminated",
+        "terminated",
+        "waiting_approval",
+    )
+    assert ended.approvals[0].status == "pending (run terminated)"
+    assert [t.status for t in ended.timeline][-1] == "awaiting_approval (run terminated)"
+    text = render_markdown(ended)
+    assert "Final state: terminated (ended by Temporal; the run's own last state: waiting_approval)" in text
+    assert "Final state: waiting_approval" not in text and "| pending |" not in text
+
+    stopped = reports[1]
+    assert (stopped.close_status, stopped.state, stopped.run_state) == ("canceled", "canceled", "killed")
+    assert "Final state: canceled (ended by Temporal" in render_html(stopped)
+
+
+async def _closed(handle: WorkflowHandle) -> bool:
+    return (await handle.describe()).close_time is not None

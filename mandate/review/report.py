@@ -1,35 +1,32 @@
 """The incident report: the replayed state of a run, joined with what only the history knows
-(who sent each message, when, how many attempts each tool took)."""
+(how Temporal closed it, who sent each message, when, how many attempts each tool took)."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from temporalio.api.enums.v1 import EventType
-from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from mandate.charter import Charter
-from mandate.decisions import KillRecord, RefusedDecision
+from mandate.decisions import ApprovalRequest, KillRecord, RefusedDecision
+from mandate.review.events import (
+    ENDED_BY_TEMPORAL,
+    Message,
+    activity_attempts,
+    closed,
+    decoded,
+    messages,
+    when,
+)
 from mandate.review.replay import ReplayOutcome
-from mandate.run import Compensation
+from mandate.run import Compensation, Step
 
 __all__ = ["IncidentReport", "TimelineEntry", "ApprovalEntry", "Message", "build_report"]
 
-
-class Message(BaseModel):
-    """A signal or update the run received, as the history recorded it."""
-
-    at: datetime
-    kind: str  # signal | update
-    name: str
-    identity: str
-    payload: str
-    update_id: str | None = None
+_UNFINISHED = ("running", "awaiting_approval", "pending")
 
 
 class TimelineEntry(BaseModel):
@@ -74,10 +71,13 @@ class IncidentReport(BaseModel):
     started_at: datetime
     started_by_identity: str
     closed_at: datetime | None
-    close_status: str
+    close_status: (
+        str  # Temporal's: completed, failed, canceled, terminated, timed out, ...; running while open
+    )
     requested_by: str | None
     input: dict[str, Any]
-    state: str | None
+    state: str | None  # the final state: the run's own, unless Temporal ended the run (then close_status)
+    run_state: str | None  # the state the run's own code last set, as the replay rebuilt it
     outcome: str | None
     summary: str | None
     charter: Charter | None
@@ -97,111 +97,27 @@ class IncidentReport(BaseModel):
     events: int
 
 
-def _payload_text(payloads: Any) -> str:
-    items = list(payloads.payloads) if payloads is not None else []
-    if not items:
-        return "(none)"
-    try:
-        values = pydantic_data_converter.payload_converter.from_payloads(items)
-        text = json.dumps(values[0] if len(values) == 1 else values, ensure_ascii=False, default=str)
-    except Exception:  # noqa: BLE001  (an undecodable payload is itself evidence)
-        text = "(undecodable payload)"
-    return text if len(text) <= 300 else text[:299] + "…"
+def _final(status: str, close: str) -> str:
+    """A step's or request's status, saying so when Temporal ended the run before it finished."""
+    return f"{status} (run {close})" if close in ENDED_BY_TEMPORAL and status in _UNFINISHED else status
 
 
-def _decoded(payloads: Any) -> Any:
-    try:
-        return pydantic_data_converter.payload_converter.from_payloads(list(payloads.payloads))[0]
-    except Exception:  # noqa: BLE001
-        return None
+class _Attempts:
+    """The n-th scheduled activity of a tool belongs to the n-th step (or compensation) that ran it."""
 
+    def __init__(self, queue: list[tuple[str, int]]) -> None:
+        self.queue, self.used = queue, [False] * len(queue)
 
-_CLOSE = {
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED: "completed",
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED: "failed",
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED: "canceled",
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED: "terminated",
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT: "timed out",
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW: "continued as new",
-}
-
-
-def _when(event: HistoryEvent) -> datetime:
-    return event.event_time.ToDatetime().replace(tzinfo=UTC)
-
-
-def _messages(events: list[HistoryEvent]) -> list[Message]:
-    out = []
-    for e in events:
-        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
-            a = e.workflow_execution_signaled_event_attributes
-            out.append(
-                Message(
-                    at=_when(e),
-                    kind="signal",
-                    name=a.signal_name,
-                    identity=a.identity,
-                    payload=_payload_text(a.input),
-                )
-            )
-        elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
-            accepted = e.workflow_execution_update_accepted_event_attributes
-            req = accepted.accepted_request
-            out.append(
-                Message(
-                    at=_when(e),
-                    kind="update",
-                    name=req.input.name,
-                    identity=req.meta.identity,
-                    payload=_payload_text(req.input.args),
-                    update_id=req.meta.update_id,
-                )
-            )
-    return out
-
-
-def _activity_attempts(events: list[HistoryEvent]) -> list[tuple[str, int]]:
-    """(activity type, attempts) for each scheduled activity, in order."""
-    scheduled: dict[int, str] = {}
-    attempts: dict[int, int] = {}
-    for e in events:
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            scheduled[e.event_id] = e.activity_task_scheduled_event_attributes.activity_type.name
-        elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
-            a = e.activity_task_started_event_attributes
-            attempts[a.scheduled_event_id] = a.attempt
-    return [(name, attempts.get(eid, 0)) for eid, name in sorted(scheduled.items())]
-
-
-def build_report(
-    history: WorkflowHistory, outcome: ReplayOutcome, kill_evidence: list[dict[str, Any]] | None = None
-) -> IncidentReport:
-    events = list(history.events)
-    first = events[0]
-    start = first.workflow_execution_started_event_attributes
-    start_input = _decoded(start.input) if start.input.payloads else None
-    closed_at, close_status = None, "running"
-    for e in reversed(events):
-        if e.event_type in _CLOSE:
-            closed_at, close_status = _when(e), _CLOSE[EventType.ValueType(e.event_type)]
-            break
-    messages = _messages(events)
-    status = outcome.status
-    mandate = outcome.mandate
-
-    # attempts per step: the n-th scheduled activity of a tool belongs to the n-th step that ran it
-    queue = _activity_attempts(events)
-    timeline: list[TimelineEntry] = []
-    steps = status.steps if status else []
-    used = [False] * len(queue)
-
-    def take_attempts(tool: str) -> int | None:
-        for i, (name, n) in enumerate(queue):
-            if not used[i] and name == tool:
-                used[i] = True
+    def take(self, tool: str) -> int | None:
+        for i, (name, n) in enumerate(self.queue):
+            if not self.used[i] and name == tool:
+                self.used[i] = True
                 return n
         return None
 
+
+def _timeline(steps: list[Step], attempts: _Attempts, close: str) -> list[TimelineEntry]:
+    timeline = []
     for s in steps:
         ran = s.status.value in ("completed", "failed") or s.result is not None
         result = s.error or (json.dumps(s.result, ensure_ascii=False)[:200] if s.result else "")
@@ -211,28 +127,25 @@ def build_report(
                 tool=s.tool,
                 authority=s.authority.value if s.authority else "unknown",
                 policy=s.policy.value,
-                status=s.status.value,
+                status=_final(s.status.value, close),
                 why=s.why,
                 args=s.args,
                 result=result,
                 started_at=s.started_at,
                 finished_at=s.finished_at,
                 duration_ms=(s.finished_at - s.started_at).total_seconds() * 1000 if s.finished_at else None,
-                attempts=take_attempts(s.tool) if ran else None,
+                attempts=attempts.take(s.tool) if ran else None,
                 request_id=s.request_id,
             )
         )
-    compensation_attempts = {}
-    for c in status.compensations if status else []:
-        if c.compensation and c.status in ("done", "failed"):
-            n = take_attempts(c.compensation)
-            if n is not None:
-                compensation_attempts[c.step] = n
+    return timeline
 
-    # who sent each decision: updates by update id, signals by name and approver, in order
-    signal_used = [False] * len(messages)
-    approvals: list[ApprovalEntry] = []
-    for r in status.requests if status else []:
+
+def _approvals(requests: list[ApprovalRequest], received: list[Message], close: str) -> list[ApprovalEntry]:
+    """Each request with who decided it: updates found by update id, signals by name and approver, in order."""
+    signal_used = [False] * len(received)
+    approvals = []
+    for r in requests:
         entry = ApprovalEntry(
             request_id=r.id,
             tool=r.tool,
@@ -241,7 +154,7 @@ def build_report(
             approvers=r.eligible,
             escalated=r.escalated,
             requested_at=r.requested_at,
-            status=r.status.value,
+            status=_final(r.status.value, close),
         )
         d = r.decision
         if d is not None:
@@ -253,10 +166,10 @@ def build_report(
             )
             if d.update_id:
                 entry.sender_identity = next(
-                    (m.identity for m in messages if m.update_id == d.update_id), None
+                    (m.identity for m in received if m.update_id == d.update_id), None
                 )
             elif d.channel.value == "signal":
-                for i, m in enumerate(messages):
+                for i, m in enumerate(received):
                     if (
                         not signal_used[i]
                         and m.kind == "signal"
@@ -267,11 +180,37 @@ def build_report(
                         entry.sender_identity = m.identity
                         break
         approvals.append(entry)
+    return approvals
+
+
+def build_report(
+    history: WorkflowHistory, outcome: ReplayOutcome, kill_evidence: list[dict[str, Any]] | None = None
+) -> IncidentReport:
+    events = list(history.events)
+    first = events[0]
+    start = first.workflow_execution_started_event_attributes
+    start_input = decoded(start.input) if start.input.payloads else None
+    if not isinstance(start_input, dict):
+        start_input = {}
+    closed_at, close = closed(events)
+    received = messages(events)
+    status, mandate = outcome.status, outcome.mandate
+    run_state = status.state.value if status else None
+    state = close if close in ENDED_BY_TEMPORAL else run_state
+
+    attempts = _Attempts(activity_attempts(events))
+    timeline = _timeline(status.steps if status else [], attempts, close)
+    compensation_attempts = {}
+    for c in status.compensations if status else []:
+        if c.compensation and c.status in ("done", "failed"):
+            n = attempts.take(c.compensation)
+            if n is not None:
+                compensation_attempts[c.step] = n
 
     kill_identity = None
     if status and status.killed:
         kill_identity = next(
-            (m.identity for m in messages if m.name == "kill" and status.killed.by in m.payload), None
+            (m.identity for m in received if m.name == "kill" and status.killed.by in m.payload), None
         )
 
     return IncidentReport(
@@ -281,18 +220,19 @@ def build_report(
         agent=status.agent if status else None,
         reproduced=outcome.reproduced,
         replay_failure=outcome.failure,
-        started_at=_when(first),
+        started_at=when(first),
         started_by_identity=start.identity,
         closed_at=closed_at,
-        close_status=close_status,
-        requested_by=status.requested_by if status else (start_input or {}).get("requested_by"),
-        input=status.input if status else (start_input or {}).get("input", {}),
-        state=status.state.value if status else None,
+        close_status=close,
+        requested_by=status.requested_by if status else start_input.get("requested_by"),
+        input=status.input if status else start_input.get("input", {}),
+        state=state,
+        run_state=run_state,
         outcome=status.outcome if status else None,
         summary=status.summary if status else None,
         charter=mandate.charter if mandate else None,
         timeline=timeline,
-        approvals=approvals,
+        approvals=_approvals(status.requests if status else [], received, close),
         refused=status.refused if status else [],
         refused_total=status.refused_total if status else 0,
         violations=[t for t in timeline if t.status == "blocked"],
@@ -302,7 +242,7 @@ def build_report(
         kill_evidence=kill_evidence or [],
         compensations=status.compensations if status else [],
         compensation_attempts=compensation_attempts,
-        messages=messages,
+        messages=received,
         cost=status.cost if status else 0.0,
         events=len(events),
     )
