@@ -20,8 +20,6 @@ import temporalio.workflow
 
 __all__ = ["configure_logging"]
 
-_configured = False
-
 
 def _lift_temporal_context(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     record = event.get("_record")
@@ -45,7 +43,6 @@ def _lift_temporal_context(_: Any, __: str, event: MutableMapping[str, Any]) -> 
 
 def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
     """Route structlog and stdlib logging to stderr as JSON lines or readable console lines."""
-    global _configured
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -84,4 +81,3 @@ def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
     # Context goes in key-value pairs, not appended to the message.
     temporalio.workflow.logger.workflow_info_on_message = False
     temporalio.activity.logger.activity_info_on_message = False
-    _configured = True
