@@ -9,11 +9,12 @@ import pytest
 
 import mandate.activities.shop  # noqa: F401  (registers the shop's tools)
 from mandate.authority import Policy
-from mandate.charter import Charter, load_charter, load_charters
+from mandate.charter import Charter, KillCriteria, Owners, ToolPolicy, load_charter, load_charters
 from mandate.errors import CharterError
 from mandate.tools import registry
 
 SHIPPED = Path(__file__).resolve().parent.parent / "charters"
+REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "charters.md"
 
 OWNERS = """
 [owners]
@@ -260,3 +261,24 @@ def test_load_charters_stops_at_the_first_bad_file(tmp_path: Path) -> None:
         load_charters(tmp_path, registry)
     assert info.value.path == str(bad)
     assert info.value.field == "owners"
+
+
+# --- the reference ------------------------------------------------------------------------
+
+
+def test_the_reference_documents_every_field() -> None:
+    text = REFERENCE.read_text(encoding="utf-8")
+    fields = [
+        *(f"`{name}`" for name in Charter.model_fields),
+        *(f"`owners.{name}`" for name in Owners.model_fields),
+        *(f"`tools.<name>.{name}`" for name in ToolPolicy.model_fields),
+        *(f"`kill_criteria.{name}`" for name in KillCriteria.model_fields),
+    ]
+    undocumented = [f for f in fields if f"| {f} |" not in text]
+    assert not undocumented, f"docs/charters.md has no row for {undocumented}"
+
+
+def test_the_reference_example_is_a_valid_charter(tmp_path: Path) -> None:
+    example = REFERENCE.read_text(encoding="utf-8").split("```toml\n", 1)[1].split("```", 1)[0]
+    charter = load_charter(write(tmp_path, example, name="refund-agent"), registry)
+    assert charter.kill_criteria is not None and charter.kill_criteria.action == "rollback"
