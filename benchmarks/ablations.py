@@ -1,91 +1,35 @@
-"""Profiling variants of the benchmark agent (``run.py --profile``): each removes one cost of governance.
+"""``run.py --profile``: what parts of governance cost a run, measured through supported paths only.
 
-They are measurement aids, not proposals as written: each shows what one mechanism costs a run, so
-that a change to ``workflows/governed.py`` or ``worker/build.py`` can be judged by a number. Each
-variant's workflow class has a module of its own under ``benchmarks/variants/`` (the sandbox runs a
-workflow's module again for every run, so classes sharing a module would tax each other's runs).
+Two extra sides join the overhead comparison:
 
-- ``no-upserts``: ``_publish`` writes no search attributes (the run keeps the five it was started
-  with): no UpsertWorkflowSearchAttributes events, no visibility updates during the run.
-- ``no-timer``: the approval waits without ``approval_timeout``: no timer started and cancelled.
-- ``input-mandate``: the charter and tool catalogue come in the workflow input instead of the
-  ``mandate.load_mandate`` local activity (no marker, no local-activity round trip): it overrides
-  ``GovernedAgent._load_mandate``.
-- ``lean``: the three above at once.
+- ``input-mandate`` (``variants/input_mandate.py``): the charter and tool catalogue come in the
+  run's input instead of the ``mandate.load_mandate`` local activity, so the run records no marker
+  and makes no local-activity round trip. It overrides ``GovernedAgent._load_mandate``, the one
+  method documented for subclasses to override. Started and approved like the governed side.
+- ``governed-direct``: the benchmark agent itself, started with ``client.start_workflow`` and the
+  start search attributes (no pause check against the agent's monitor) and approved with the
+  ``approve`` signal the Web UI sends (no describe, no worker check, no update): what the CLI's
+  code paths add on top of the workflow.
+
+Dropped, because they needed private methods of ``GovernedAgent`` overridden: ``no-upserts``
+(``_publish``), ``no-timer`` (``_wait_for_decision``) and ``lean`` (both, plus the mandate in the
+input). What the search-attribute writes and the approval timer cost is read from the history
+instead (events, visibility writes and bytes per run: ``measures/history.py``), not timed.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any
 
-from temporalio import workflow
+from mandate.charter import Charter
 
-with workflow.unsafe.imports_passed_through():
-    from mandate.charter import Charter
-    from mandate.decisions import ApprovalRequest, RequestStatus
-    from mandate.run import AgentMandate
-
-__all__ = [
-    "NoUpserts",
-    "NoTimer",
-    "InputMandate",
-    "VARIANTS",
-    "MANDATE_KEY",
-    "variant_class",
-    "variant_charters",
-    "variant_workflows",
-    "mandate_for",
-]
+__all__ = ["MANDATE_KEY", "PROFILE_SIDES", "mandate_for"]
 
 MANDATE_KEY = "_mandate"
 
-#: side name -> (module under benchmarks.variants, class name, mandate in the input)
-VARIANTS: dict[str, tuple[str, str, bool]] = {
-    "no-upserts": ("no_upserts", "BenchNoUpserts", False),
-    "no-timer": ("no_timer", "BenchNoTimer", False),
-    "input-mandate": ("input_mandate", "BenchInputMandate", True),
-    "lean": ("lean", "BenchLean", True),
-}
-
-
-class NoUpserts:
-    def _publish(self) -> None:
-        return None
-
-
-class NoTimer:
-    async def _wait_for_decision(self, request: ApprovalRequest, timeout: timedelta) -> bool:
-        await workflow.wait_condition(lambda: request.status is not RequestStatus.PENDING)
-        return True
-
-
-class InputMandate:
-    async def _load_mandate(self) -> AgentMandate:  # the charter from the input, not a local activity
-        return AgentMandate.model_validate(self._input.input.pop(MANDATE_KEY))
-
-
-def variant_class(side: str) -> type:
-    module, name, _ = VARIANTS[side]
-    return getattr(importlib.import_module(f"benchmarks.variants.{module}"), name)
-
-
-def variant_charters() -> dict[str, Charter]:
-    from benchmarks.bench_agents import BENCH_AGENT, _charter, bench_charters
-
-    kill_criteria = bench_charters()[BENCH_AGENT].model_dump(mode="json")["kill_criteria"]
-    out = {}
-    for side in VARIANTS:
-        cls = variant_class(side)
-        out[cls.agent] = _charter(cls.agent, cls.__temporal_workflow_definition.name, kill_criteria)
-    return out
-
-
-def variant_workflows() -> dict[str, type]:
-    """The variants, served by the benchmark's governed worker beside the benchmark agent."""
-    return {variant_class(side).__temporal_workflow_definition.name: variant_class(side) for side in VARIANTS}
+#: the sides ``--profile`` adds to the overhead comparison (``benchmarks/sides.py`` defines them)
+PROFILE_SIDES = ("input-mandate", "governed-direct")
 
 
 def mandate_for(agent: str, charters: Mapping[str, Charter]) -> dict[str, Any]:

@@ -12,8 +12,11 @@ workflow's module again for every run, ``@workflow.defn`` included, so a second 
 would be paid for by every run.
 
 Unlike the demo's ``RefundPlanner``, neither planner stops on the policy's answer (so that both sides
-always do the same three steps). Every run refunds an order of its own: ``run.py`` seeds the
+always do the same three steps). Every run refunds an order of its own: the harness seeds the
 benchmark's orders from 100001 in its private shop database, since the shop refunds an order once.
+
+The worker serves them as it serves any user's agents: through the ``MandateApp`` in
+``benchmarks/app.py``, loaded as ``mandate worker --app benchmarks.app:app`` would load it.
 """
 
 from __future__ import annotations
@@ -33,15 +36,16 @@ __all__ = [
     "BenchAgent",
     "BENCH_AGENT",
     "KILL_AGENT",
+    "INPUT_MANDATE_AGENT",
     "APPROVER",
     "STOP_GO",
     "REQUESTED_BY",
     "bench_charters",
-    "bench_workflows",
 ]
 
 BENCH_AGENT = "bench-agent"
 KILL_AGENT = "bench-kill-agent"
+INPUT_MANDATE_AGENT = "bench-input-mandate"  # the ``--profile`` variant (benchmarks/ablations.py)
 APPROVER = "raj@example.com"
 STOP_GO = "sam@example.com"
 REQUESTED_BY = "bench@example.com"
@@ -124,7 +128,8 @@ def _charter(name: str, workflow_type: str, kill_criteria: dict[str, Any]) -> Ch
     )
 
 
-def bench_charters() -> dict[str, Charter]:
+def bench_charters(*, profile: bool = False) -> dict[str, Charter]:
+    """The benchmark's charters; with ``profile``, also the ablation variant's (benchmarks/ablations.py)."""
     shipped = {
         "window": "1h",
         "min_samples": 20,
@@ -138,13 +143,10 @@ def bench_charters() -> dict[str, Charter]:
     # The kill benchmark's monitor must act only on the benchmark's own kill, never on a breach,
     # and must not evaluate metrics while it is being timed.
     kill_only = {**shipped, "min_samples": 1_000_000_000, "check_every": "24h"}
-    return {
+    charters = {
         BENCH_AGENT: _charter(BENCH_AGENT, "BenchAgent", shipped),
         KILL_AGENT: _charter(KILL_AGENT, "BenchKillAgent", kill_only),
     }
-
-
-def bench_workflows() -> dict[str, type[GovernedAgent]]:
-    from benchmarks.kill_agent import BenchKillAgent
-
-    return {"BenchAgent": BenchAgent, "BenchKillAgent": BenchKillAgent}
+    if profile:
+        charters[INPUT_MANDATE_AGENT] = _charter(INPUT_MANDATE_AGENT, "BenchInputMandate", shipped)
+    return charters

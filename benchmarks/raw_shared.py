@@ -8,7 +8,9 @@ own module again, as it does for any plain Temporal workflow).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from pydantic import BaseModel
 from temporalio import activity
@@ -59,4 +61,4 @@ async def raw_issue_refund(call: RawRefundCall) -> RefundReceipt:
     return await asyncio.to_thread(shop.record_refund, call.args, call.idempotency_key)
 
 
-RAW_ACTIVITIES = [raw_lookup_order, raw_check_refund_policy, raw_issue_refund]
+RAW_ACTIVITIES: list[Callable[..., Any]] = [raw_lookup_order, raw_check_refund_policy, raw_issue_refund]

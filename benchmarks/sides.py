@@ -1,0 +1,159 @@
+"""One run of each side, start to result, as its users would drive it.
+
+- ``plain``: ``client.start_workflow`` of ``RawRefund``, its ``pending`` query until the write waits,
+  the ``approve`` signal: how a plain Temporal user would write and drive the same work.
+- ``governed``: the benchmark agent through the CLI's own code: ``mandate.api.start_agent`` (which
+  first asks the agent's monitor whether starts are paused), the ``pending_approvals`` query that
+  ``mandate pending`` reads, and ``mandate.api.decide`` (describe, worker check, ``decide`` update),
+  exactly as ``mandate start`` and ``mandate approve`` call them.
+- ``--profile`` sides (benchmarks/ablations.py): ``input-mandate`` is driven like ``governed``;
+  ``governed-direct`` is the benchmark agent started without the pause check and approved by signal.
+
+In every case the approver learns from the worker that the run's last read has finished (a hint
+through a pipe, see ``harness.Hints``), then queries the run every ``poll_s`` until the request shows:
+the same for every side, and no query load while the run is still reading.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from temporalio.client import WorkflowHandle, WorkflowQueryFailedError
+from temporalio.service import RPCError
+
+from benchmarks.ablations import MANDATE_KEY, mandate_for
+from benchmarks.bench_agents import APPROVER, BENCH_AGENT, INPUT_MANDATE_AGENT, REQUESTED_BY
+from benchmarks.harness import Stack, next_order, until
+from benchmarks.raw_shared import RAW_WRITE_ACTIVITY, RawInput
+from benchmarks.raw_workflow import RawRefund
+from mandate import api
+from mandate.contract import Query, Signal
+from mandate.decisions import DecisionKind
+from mandate.run import AgentResult, AgentRunInput
+
+__all__ = ["Side", "SIDES", "one_run", "start_governed", "pending_request", "approval"]
+
+_mandates: dict[str, dict[str, Any]] = {}  # input-mandate: what load_mandate would return, built once
+
+
+@dataclass(frozen=True)
+class Side:
+    name: str
+    agent: str | None  # None: the plain workflow
+    cli: bool  # started and decided through mandate.api (the CLI's code)
+    worker: str  # which worker process serves it: "governed" or "plain"
+    last_read: str
+    write: str
+
+
+SIDES = {
+    "plain": Side("plain", None, False, "plain", "raw_check_refund_policy", RAW_WRITE_ACTIVITY),
+    "governed": Side("governed", BENCH_AGENT, True, "governed", "check_refund_policy", "issue_refund"),
+    "input-mandate": Side("input-mandate", INPUT_MANDATE_AGENT, True, "governed", "check_refund_policy",
+                          "issue_refund"),
+    "governed-direct": Side("governed-direct", BENCH_AGENT, False, "governed", "check_refund_policy",
+                            "issue_refund"),
+}
+
+
+def approval(request_id: str | None = None) -> dict[str, str]:
+    """The ``approve`` signal's payload, as the Web UI's "Send a Signal" would carry it."""
+    payload = {"approver": APPROVER, "reason": "benchmark"}
+    if request_id:
+        payload["request_id"] = request_id
+    return payload
+
+
+async def start_governed(stack: Stack, agent: str = BENCH_AGENT, *, cli: bool = True) -> WorkflowHandle:
+    run_input: dict[str, Any] = {"order_id": next_order(), "reason": "benchmark"}
+    if agent == INPUT_MANDATE_AGENT:
+        if agent not in _mandates:
+            _mandates[agent] = mandate_for(agent, stack.charters)
+        run_input[MANDATE_KEY] = _mandates[agent]
+    if cli:  # `mandate start`: the pause check against the agent's monitor, then the start
+        workflow_id = await api.start_agent(
+            stack.client, stack.charters, agent, input=run_input, requested_by=REQUESTED_BY, task_queue=stack.tq
+        )
+        return stack.client.get_workflow_handle(workflow_id, result_type=AgentResult)
+    charter = stack.charters[agent]
+    return await stack.client.start_workflow(
+        charter.workflow,
+        AgentRunInput(input=run_input, requested_by=REQUESTED_BY),
+        id=f"{agent}-{uuid.uuid4().hex[:12]}",
+        task_queue=stack.tq,
+        result_type=AgentResult,
+        search_attributes=api.start_search_attributes(agent, charter, REQUESTED_BY),
+    )
+
+
+async def pending_request(handle: WorkflowHandle, tool: str | None = None) -> str | None:
+    """The id of the run's pending request (for ``tool``), as ``mandate pending`` reads it."""
+    try:
+        pending = await handle.query(Query.PENDING_APPROVALS, result_type=list)
+    except (WorkflowQueryFailedError, RPCError):
+        return None  # not yet past its first workflow task
+    for request in pending:
+        if tool is None or request["tool"] == tool:
+            return request["id"]
+    return None
+
+
+async def _plain_pending(handle: WorkflowHandle) -> str | None:
+    try:
+        return "r1" if await handle.query("pending", result_type=bool) else None
+    except (WorkflowQueryFailedError, RPCError):
+        return None
+
+
+async def _decide(stack: Stack, side: Side, handle: WorkflowHandle, request_id: str) -> None:
+    if side.cli:  # `mandate approve`: describe, worker check, the decide update
+        await api.decide(stack.client, handle.id, decision=DecisionKind.APPROVE, approver=APPROVER,
+                         reason="benchmark", request_id=request_id)
+    else:
+        await handle.signal(Signal.APPROVE, approval(request_id if side.agent else None))
+
+
+async def one_run(stack: Stack, side: Side) -> dict[str, Any]:
+    """Start, wait for the approval request, approve it at once, wait for the result."""
+    queries = 0
+    t0 = time.perf_counter()
+    handle: WorkflowHandle[Any, Any]
+    if side.agent is None:
+        handle = await stack.client.start_workflow(
+            RawRefund.run, RawInput(order_id=next_order(), reason="benchmark"), id=f"plain-{uuid.uuid4().hex[:12]}",
+            task_queue=stack.plain_tq,
+        )
+    else:
+        handle = await start_governed(stack, side.agent, cli=side.cli)
+    t_started = time.perf_counter()
+    await stack.hints.done(handle.id, side.last_read)
+
+    async def visible() -> str | None:
+        nonlocal queries
+        queries += 1
+        return await (_plain_pending(handle) if side.agent is None else pending_request(handle))
+
+    request_id = await until(visible, every=stack.plan.poll_s, timeout=300, what="the approval request")
+    t_visible = time.perf_counter()
+    sent = time.time()
+    await _decide(stack, side, handle, request_id)
+    decided = time.time()
+    result: Any = await handle.result()
+    t_end = time.perf_counter()
+    if side.agent is not None and result.outcome != "refunded":
+        raise RuntimeError(f"governed run {handle.id} ended as {result.outcome}: {result.summary}")
+    write_started = await stack.hints.started(handle.id, side.write)
+    stack.hints.forget(handle.id)
+    return {
+        "id": handle.id,
+        "total_s": t_end - t0,
+        "start_call_s": t_started - t0,
+        "to_request_s": t_visible - t0,
+        "approval_latency_s": write_started - sent,
+        "decision_call_s": decided - sent,
+        "after_approval_s": t_end - t_visible,
+        "queries": queries,
+    }
