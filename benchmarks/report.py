@@ -160,6 +160,9 @@ def render(report: dict[str, Any], console: Console) -> None:
                 row(f"{load.replace('_', ' ')} {q[:3]}", joined((at("latency", "plain", load, q), "{:.1f}"),
                                                               (at("latency", "governed", load, q), "{:.1f}")),
                     " ms", within)
+        if any("governed-direct" in b.get("latency", {}) for b in backends.values()):
+            row("  --profile: governed approved by signal (governed-direct), under load p50",
+                at("latency", "governed-direct", "under_load", "p50_ms"), " ms")
     if section("waiting for approval at scale (governed worker process)", "waiting"):
         for k in sorted({int(k) for b in backends.values() for k in b.get("waiting", {})}):
             w = ("waiting", str(k))

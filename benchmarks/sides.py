@@ -10,12 +10,15 @@
   ``governed-direct`` is the benchmark agent started without the pause check and approved by signal.
 
 In every case the approver learns from the worker that the run's last read has finished (a hint
-through a pipe, see ``harness.Hints``), then queries the run every ``poll_s`` until the request shows:
-the same for every side, and no query load while the run is still reading.
+through a pipe, see ``harness.Hints``), waits a little less than that side's recent gap between the
+hint and the request showing (a running mean), then queries the run every ``poll_s`` until the
+request shows. The same for every side; without the wait, polling under load would send several
+queries per run, more on the slower side, and a query costs the worker and the server CPU.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from dataclasses import dataclass
@@ -34,9 +37,10 @@ from mandate.contract import Query, Signal
 from mandate.decisions import DecisionKind
 from mandate.run import AgentResult, AgentRunInput
 
-__all__ = ["Side", "SIDES", "one_run", "start_governed", "pending_request", "approval"]
+__all__ = ["Side", "SIDES", "one_run", "start_governed", "pending_request", "approval", "new_load"]
 
 _mandates: dict[str, dict[str, Any]] = {}  # input-mandate: what load_mandate would return, built once
+_gap: dict[str, float] = {}  # side -> running mean of seconds from the hint to the request showing
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,11 @@ SIDES = {
     "governed-direct": Side("governed-direct", BENCH_AGENT, False, "governed", "check_refund_policy",
                             "issue_refund"),
 }
+
+
+def new_load() -> None:
+    """Forget the gaps learned so far: the load changes (another number of runs in flight)."""
+    _gap.clear()
 
 
 def approval(request_id: str | None = None) -> dict[str, str]:
@@ -130,6 +139,8 @@ async def one_run(stack: Stack, side: Side) -> dict[str, Any]:
         handle = await start_governed(stack, side.agent, cli=side.cli)
     t_started = time.perf_counter()
     await stack.hints.done(handle.id, side.last_read)
+    t_hint = time.perf_counter()
+    await asyncio.sleep(0.7 * _gap.get(side.name, 0.0))
 
     async def visible() -> str | None:
         nonlocal queries
@@ -138,6 +149,7 @@ async def one_run(stack: Stack, side: Side) -> dict[str, Any]:
 
     request_id = await until(visible, every=stack.plan.poll_s, timeout=300, what="the approval request")
     t_visible = time.perf_counter()
+    _gap[side.name] = 0.8 * _gap.get(side.name, t_visible - t_hint) + 0.2 * (t_visible - t_hint)
     sent = time.time()
     await _decide(stack, side, handle, request_id)
     decided = time.time()

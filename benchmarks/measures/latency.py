@@ -8,7 +8,8 @@ through the hint pipe; one machine, one clock). ``decision_call`` is how long th
 Two loads:
 
 - **under load**: the overhead measure's steady-state runs (or, when ``--only latency``, one round of
-  its batches), with the cores saturated: CPU queueing dominates;
+  its batches), with the cores saturated: CPU queueing dominates; with ``--profile`` also the
+  ``governed-direct`` side, the governed run approved by signal as the plain one is;
 - **one at a time**: ``plan.latency_alone`` runs per side, alternating, after two unmeasured ones:
   the dev server's workflow-task dispatch and the decision path's round trips dominate.
 """
@@ -20,7 +21,7 @@ from typing import Any
 from benchmarks.harness import Stack, err
 from benchmarks.measures import overhead
 from benchmarks.probes import pct, r
-from benchmarks.sides import SIDES, one_run
+from benchmarks.sides import SIDES, new_load, one_run
 
 __all__ = ["measure"]
 
@@ -47,6 +48,7 @@ async def measure(stack: Stack, loaded: dict[str, list[dict[str, Any]]] | None) 
             loaded[side] = (await overhead.batch(stack, side, p.batch, p.in_flight))["samples"]
     err.print(f"  latency: {p.latency_alone} runs per side one at a time")
     alone: dict[str, list[dict[str, Any]]] = {"plain": [], "governed": []}
+    new_load()
     for i in range(p.latency_alone + 2):
         for side in ("plain", "governed"):
             sample = await one_run(stack, SIDES[side])
@@ -55,4 +57,6 @@ async def measure(stack: Stack, loaded: dict[str, list[dict[str, Any]]] | None) 
     out: dict[str, Any] = {"in_flight": p.in_flight}
     for side in ("plain", "governed"):
         out[side] = {"under_load": _figures(loaded[side]), "alone": _figures(alone[side])}
+    if "governed-direct" in loaded:  # --profile: the governed run approved by signal, as the plain one is
+        out["governed-direct"] = {"under_load": _figures(loaded["governed-direct"])}
     return out

@@ -25,7 +25,7 @@ from benchmarks.ablations import PROFILE_SIDES
 from benchmarks.harness import Stack, bounded, err
 from benchmarks.measures.history import history_cost
 from benchmarks.probes import Snapshot, pct, r, snapshot, summary, usable_cores
-from benchmarks.sides import SIDES, one_run
+from benchmarks.sides import SIDES, new_load, one_run
 
 __all__ = ["measure", "batch", "SATURATED"]
 
@@ -109,6 +109,7 @@ async def measure(stack: Stack) -> tuple[dict[str, Any], dict[str, list[dict[str
     sides = ["plain", "governed", *(PROFILE_SIDES if p.profile else ())]
     err.print(f"  overhead: {p.warmup} warm-up runs per side, then {p.rounds} rounds of {p.batch} runs per side "
               f"({', '.join(sides)}), {p.in_flight} in flight")
+    new_load()
     for side in sides:
         await batch(stack, side, p.warmup, min(p.in_flight, p.warmup))
     batches: dict[str, list[dict[str, Any]]] = {s: [] for s in sides}
