@@ -13,6 +13,7 @@ __all__ = [
     "ConnectionFailedError",
     "DecisionRefusedError",
     "NoWorkerAnsweredError",
+    "HistoryFileError",
     "first_problem",
 ]
 
@@ -63,3 +64,11 @@ def first_problem(err: ValidationError, *, what: str = "input") -> str:
     first = err.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or what
     return f"{where}: {first['msg']}"
+
+
+class HistoryFileError(MandateError):
+    """Raised when a file given to ``mandate replay --history`` cannot be read as a Temporal event history.
+
+    The message names the file and what is wrong: missing, not JSON, no events, or a first event that is
+    not the workflow's start.
+    """

@@ -8,13 +8,9 @@ from typing import Any
 
 from temporalio.client import WorkflowHistory
 
-from mandate.errors import MandateError
+from mandate.errors import HistoryFileError
 
-__all__ = ["HistoryFileError", "load_history_file"]
-
-
-class HistoryFileError(MandateError):
-    """Raised when a history file cannot be read as a Temporal event history."""
+__all__ = ["HistoryFileError", "load_history_file"]  # HistoryFileError lives in mandate.errors
 
 
 def load_history_file(path: str | Path) -> WorkflowHistory:
