@@ -13,6 +13,7 @@ __all__ = [
     "ConnectionFailedError",
     "DecisionRefusedError",
     "NoWorkerAnsweredError",
+    "AgentPausedError",
     "HistoryFileError",
     "first_problem",
 ]
@@ -64,6 +65,13 @@ def first_problem(err: ValidationError, *, what: str = "input") -> str:
     first = err.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or what
     return f"{where}: {first['msg']}"
+
+
+class AgentPausedError(MandateError):
+    """Raised when a start is refused because the agent is paused by a kill (by hand or by its monitor).
+
+    The message names who paused it, why, and the stop/go owner who may ``mandate resume`` it.
+    """
 
 
 class HistoryFileError(MandateError):
