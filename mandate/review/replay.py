@@ -53,7 +53,7 @@ class _KeepInstances(Interceptor):
 
 
 def replayer(workflows: Sequence[type]) -> Replayer:
-
+    """A ``Replayer`` for ``workflows`` that keeps each replayed instance for ``replay_history``."""
     # Replay compares the commands today's code issues with the history; the sandbox guards live runs
     # against non-deterministic calls and only slows a review down (6,300 vs 16,000 events/s).
     return Replayer(
