@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import shutil
+import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -12,7 +17,9 @@ from temporalio.testing import WorkflowEnvironment
 from mandate import search_attributes as sa
 from mandate.errors import MandateError
 
-__all__ = ["temporal_cli_path", "start_dev_server"]
+__all__ = ["temporal_cli_path", "start_dev_server", "ensure_ports_free", "port_taken"]
+
+HOST = "127.0.0.1"
 
 
 def temporal_cli_path() -> str:
@@ -26,25 +33,92 @@ def temporal_cli_path() -> str:
     return found
 
 
+def port_taken(port: int, host: str = HOST) -> str | None:
+    """Why the dev server could not listen on ``port``, or ``None`` when it can.
+
+    Binds as the server will (with SO_REUSEADDR, so a port in TIME_WAIT counts as free), then lets go.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                return "already in use"
+            return err.strerror or str(err)
+    return None
+
+
+def ensure_ports_free(port: int | None, ui_port: int | None) -> None:
+    """Refuse, naming the port, when the gRPC or the UI port is taken.
+
+    Otherwise the Temporal CLI fails to listen and exits, while the SDK's client finds whatever
+    answers on that port (another dev server, say) and the worker would serve someone else's server.
+    """
+    if port is not None and port == ui_port:
+        raise MandateError(f"--port and --ui-port are both {port}; give the Web UI another port")
+    for value, what, option in ((port, "port", "--port"), (ui_port, "Web UI port", "--ui-port")):
+        if value is None:
+            continue
+        why = port_taken(value)
+        if why is not None:
+            hint = " (another Temporal server?)" if option == "--port" and why == "already in use" else ""
+            raise MandateError(f"{what} {value} is {why}{hint}; stop what listens there or choose another with {option}")
+
+
+@contextlib.contextmanager
+def _output_to(log: Path) -> Iterator[None]:
+    """Point this process's stdout and stderr at ``log`` while a child is spawned, so the child writes there.
+
+    The Temporal CLI prints its banner (and its own warnings) whenever it gets round to it; spawned with
+    our terminal, that lands in the middle of whatever Mandate prints next.
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    try:
+        with open(log, "ab") as out:
+            os.dup2(out.fileno(), 1)
+            os.dup2(out.fileno(), 2)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+
+
 async def start_dev_server(
     *,
     db: Path | None,
     port: int | None = 7233,
     ui_port: int | None = 8233,
     ui: bool = True,
+    log: Path | None = None,
 ) -> WorkflowEnvironment:
-    """Start the dev server (SQLite file when ``db`` is given) with Mandate's search attributes."""
+    """Start the dev server (SQLite file when ``db`` is given) with Mandate's search attributes.
+
+    A taken port is refused before anything starts. With ``log``, the server's own output (its
+    banner, its warnings) goes to that file instead of this process's terminal.
+    """
+    ensure_ports_free(port, ui_port if ui else None)
     if db is not None:
         db.parent.mkdir(parents=True, exist_ok=True)
+    quiet = _output_to(log) if log is not None else contextlib.nullcontext()
     try:
-        return await WorkflowEnvironment.start_local(
-            data_converter=pydantic_data_converter,
-            dev_server_existing_path=temporal_cli_path(),
-            dev_server_database_filename=str(db) if db else None,
-            port=port,
-            ui=ui,
-            ui_port=ui_port if ui else None,
-            search_attributes=sa.ALL,
-        )
+        with quiet:
+            return await WorkflowEnvironment.start_local(
+                data_converter=pydantic_data_converter,
+                dev_server_existing_path=temporal_cli_path(),
+                dev_server_database_filename=str(db) if db else None,
+                port=port,
+                ui=ui,
+                ui_port=ui_port if ui else None,
+                search_attributes=sa.ALL,
+            )
     except RuntimeError as err:
-        raise MandateError(f"the dev server did not start: {str(err).splitlines()[0][:200]}") from None
+        where = f"; its log: {log}" if log is not None else ""
+        raise MandateError(f"the dev server did not start: {str(err).splitlines()[0][:200]}{where}") from None
