@@ -390,12 +390,29 @@ def test_start_prints_the_workflow_id_and_the_request_shows_everywhere(
     assert [s["tool"] for s in status["steps"]] == ["lookup_order", "check_refund_policy", "issue_refund"]
 
 
-def test_pending_table_at_default_width_names_the_run(server: Server, run_1003: Started) -> None:
-    wait_pending_tool(server, run_1003.workflow_id, "issue_refund")
-    table = cli(server, "pending")  # no COLUMNS: what a pipe or an 80-column terminal gets
-    assert table.ok, table
-    assert run_1003.workflow_id in table.stdout, table
-    assert "issue_refund" in table.stdout, table
+def test_pending_and_status_read_at_80_columns(server: Server, run_1003: Started) -> None:
+    """What a pipe or an 80-column terminal gets: every line fits, and nothing a person decides on is cut."""
+    item = wait_pending_tool(server, run_1003.workflow_id, "issue_refund")
+    for columns in (None, 80):  # no COLUMNS (a pipe) and an 80-column terminal
+        listing = cli(server, "pending", columns=columns)
+        assert listing.ok, listing
+        out = listing.stdout
+        assert [line for line in out.splitlines() if len(line) > 80] == [], out
+        assert run_1003.workflow_id in out and "issue_refund" in out, out
+        assert "raj@example.com, sam@example.com" in out, out  # the approvers, whole
+        assert item["args_hash"] in out, out  # the full hash, never cut across lines
+        words = " ".join(out.split())
+        assert '{"order_id": 1003, "amount_cents": ' in words and '"reason": "arrived damaged"}' in words, out
+
+    shown = cli(server, "status", run_1003.workflow_id, columns=80)
+    assert shown.ok, shown
+    assert [line for line in shown.stdout.splitlines() if len(line) > 80] == [], shown.stdout
+    words = " ".join(shown.stdout.split())
+    for owner in ("ana@example.com", "raj@example.com", "qi@example.com", "sam@example.com"):
+        assert owner in words, shown.stdout
+    assert "check_refund_policy read/allow completed" in words, shown.stdout
+    assert "within the 30-day window" in words, shown.stdout  # a step's result wraps instead of being cut
+    assert "approvers raj@example.com, sam@example.com" in words, shown.stdout
 
 
 # --------------------------------------------------------------------------- 2. approve: refusals, update, signal
@@ -465,10 +482,9 @@ def test_reject_ends_the_run_without_a_refund(server: Server) -> None:
     _, workflow_id = start_refund(server, 1004)
     wait_pending_tool(server, workflow_id, "issue_refund")
 
-    r = cli(server, "reject", workflow_id, "--as", "sam@example.com")  # --reason is required
-    assert r.returncode != 0, r
-    assert "Traceback" not in r.stderr + r.stdout, r
-    assert "--reason" in r.stderr, r
+    # --reason is required: one line, exit 1, not a usage box with exit 2
+    line = one_line_error(cli(server, "reject", workflow_id, "--as", "sam@example.com"))
+    assert "missing option '--reason'" in line and "mandate reject --help" in line, line
 
     line = one_line_error(cli(server, "reject", workflow_id, "--as", "sam@example.com", "--reason", "   "))
     assert "--reason" in line, line
@@ -667,6 +683,138 @@ def test_replay_a_run_by_id_and_every_closed_run_of_the_agent(server: Server, tm
 
     line = one_line_error(cli(server, "replay", "no-such-workflow"))
     assert "no workflow with id 'no-such-workflow'" in line, line
+
+
+# --------------------------------------------------------------------------- 9. Temporal's word on a closed run
+
+
+def test_status_follows_temporal_when_it_terminates_a_run(server: Server) -> None:
+    _, workflow_id = start_refund(server, 1009)
+    wait_pending_tool(server, workflow_id, "issue_refund")
+    done = temporal(server, "workflow", "terminate", "--workflow-id", workflow_id, "--reason", "operator")
+    assert done.returncode == 0, done.stderr
+
+    status = status_json(server, workflow_id)  # the worker still answers for a closed run
+    assert status["answered"] is True
+    assert (status["state"], status["temporal_status"]) == ("terminated", "terminated"), status
+    assert status["reported_state"] == "waiting_approval"
+    assert status["pending"] == [] and status["closed_at"], status
+
+    text = cli(server, "status", workflow_id)
+    assert text.ok, text
+    first = text.stdout.splitlines()[0]
+    assert first.endswith("state terminated"), text.stdout
+    words = " ".join(text.stdout.split())
+    assert "Temporal terminated it at" in words and "the run had reached waiting_approval" in words, text.stdout
+    assert "pending approvals" not in text.stdout, text.stdout
+
+    listed = cli(server, "pending", "--json")
+    assert listed.ok and all(i["workflow_id"] != workflow_id for i in listed.json()), listed
+    line = one_line_error(cli(server, "approve", workflow_id, "--as", "raj@example.com"))
+    assert f"{workflow_id} is terminated" in line, line
+
+
+def test_status_without_a_worker_says_what_temporal_says(server: Server) -> None:
+    workflow_id = f"unserved-{os.getpid()}-{time.monotonic_ns()}"
+    queue = f"nobody-{workflow_id}"
+    started = temporal(
+        server,
+        "workflow",
+        "start",
+        "--workflow-id",
+        workflow_id,
+        "--task-queue",
+        queue,
+        "--type",
+        "RefundAgent",
+        "--input",
+        '{"input": {"order_id": 1012}, "requested_by": "bob@example.com"}',
+    )
+    assert started.returncode == 0, started.stderr
+
+    began = time.monotonic()
+    running = cli(server, "status", workflow_id)
+    assert running.ok, running
+    assert time.monotonic() - began < 15, "no worker: answered from describe, not after a query timeout"
+    assert running.stdout.splitlines()[0].endswith("state running"), running.stdout
+    assert f"no worker polls task queue '{queue}'" in " ".join(running.stdout.split()), running.stdout
+
+    assert temporal(server, "workflow", "terminate", "--workflow-id", workflow_id).returncode == 0
+    closed = cli(server, "status", workflow_id, "--json")
+    assert closed.ok, closed
+    data = closed.json()
+    assert (data["answered"], data["state"], data["temporal_status"]) == (False, "terminated", "terminated"), data
+    assert data["task_queue"] == queue and data["closed_at"], data
+    text = cli(server, "status", workflow_id)
+    assert text.ok and text.stdout.splitlines()[0].endswith("state terminated"), text
+
+
+# --------------------------------------------------------------------------- 10. what people typed stays text
+
+
+def test_names_and_reasons_print_as_typed_never_as_markup(server: Server) -> None:
+    _, workflow_id = start_refund(server, 1011, requested_by="[/oops]")
+    wait_pending_tool(server, workflow_id, "issue_refund")
+    for command in (("pending",), ("status", workflow_id)):
+        shown = cli(server, *command)
+        assert shown.ok, shown
+        assert "requested by [/oops]" in " ".join(shown.stdout.split()), shown
+    reason = "[bold]no[/bold] [red]refund"
+    r = cli(server, "reject", workflow_id, "--as", "sam@example.com", "--reason", reason, retry=False)
+    assert r.ok, r
+    wait_status(server, workflow_id, "completed", lambda s: s["state"] == "completed")
+    shown = cli(server, "status", workflow_id)
+    assert shown.ok, shown
+    assert reason in shown.stdout, shown.stdout
+
+
+# --------------------------------------------------------------------------- 11. mandate dev's ports, help, usage
+
+
+def test_dev_refuses_a_taken_port_before_announcing_anything(server: Server) -> None:
+    # The gRPC port of the module's own server: `mandate dev` must not serve a worker on someone else's server.
+    r = cli(server, "dev", "--port", str(server.port), "--ui-port", str(_free_port()), address=None, timeout=30)
+    line = one_line_error(r)
+    assert f"port {server.port} is already in use" in line and "--port" in line, line
+    assert r.stdout == "", r
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        ui_port = held.getsockname()[1]
+        r = cli(server, "dev", "--port", str(_free_port()), "--ui-port", str(ui_port), address=None, timeout=30)
+    line = one_line_error(r)
+    assert f"Web UI port {ui_port} is already in use" in line and "--ui-port" in line, line
+    assert r.stdout == "", r
+
+
+def test_help_shows_flags_as_flags_and_every_listing_takes_json(server: Server) -> None:
+    helped = cli(server, "dev", "--help", address=None, columns=80)
+    assert helped.ok, helped
+    flag = next(line for line in helped.stdout.splitlines() if "--allow-unready" in line)
+    assert re.match(r"^\s+--allow-unready\s+serve agents", flag), flag
+    assert "<bool>" not in helped.stdout, helped.stdout
+    assert "[default: $MANDATE_HOME/temporal.db]" in helped.stdout, helped.stdout  # brackets kept, not markup
+
+    listed = cli(server, "--help", address=None)
+    commands = re.findall(r"^  ([a-z]+)\s", listed.stdout.split("Commands:")[1], flags=re.M)
+    readme = ["dev", "worker", "setup", "start", "status", "pending", "approve", "reject", "kill", "resume"]
+    assert commands[: len(readme)] == readme, listed.stdout
+    assert {"metrics", "audit", "replay", "demo"} <= set(commands), listed.stdout
+    for command in ("status", "pending", "metrics", "audit", "kill", "resume"):
+        shown = cli(server, command, "--help", address=None)
+        assert shown.ok and re.search(r"^\s+--json\s", shown.stdout, flags=re.M), shown
+
+
+def test_usage_errors_are_one_line_with_exit_1(server: Server) -> None:
+    line = one_line_error(cli(server, "approve", "some-run"))
+    assert "missing option '--as'" in line and "mandate approve --help" in line, line
+    line = one_line_error(cli(server, "aprove", "some-run", "--as", "raj@example.com"))
+    assert "no such command 'aprove'" in line and "approve" in line, line
+    line = one_line_error(cli(server, "approve", "some-run", "--as", "raj@example.com", "--timeout", "soon"))
+    assert "--timeout" in line, line
+    bare = cli(server, address=None)
+    assert bare.ok and bare.stdout.startswith("Usage: mandate"), bare
 
 
 # --------------------------------------------------------------------------- the exit crash

@@ -1,4 +1,8 @@
-"""`mandate demo`: the whole loop on the embedded server, told step by step."""
+"""`mandate demo`: the whole loop on the embedded server, told step by step.
+
+The demo refunds orders the README's examples leave alone: the first refundable one of 1041-1048
+(approved, so each demo refunds a new one), and the last of them (rejected, so it stays refundable).
+"""
 
 from __future__ import annotations
 
@@ -11,15 +15,20 @@ from temporalio.client import Client
 
 from mandate import api
 from mandate.charter import Charter
-from mandate.cli._render import console, short_args, show_status
+from mandate.cli._render import console, esc, short_args
+from mandate.cli._status import show_status
 from mandate.contract import Query, Signal
 from mandate.decisions import ApprovalRequest, DecisionKind
-from mandate.errors import DecisionRefusedError
+from mandate.errors import DecisionRefusedError, MandateError
 from mandate.settings import load_settings
 
-__all__ = ["tell", "wait_for_request"]
+__all__ = ["tell", "wait_for_request", "pick_orders", "DEMO_ORDERS"]
 
 REQUESTER = "bob@example.com"
+AGENT = "refund-agent"
+#: Refundable orders of the demo shop (not past the refund window, not in transit) that the README's
+#: examples do not use.
+DEMO_ORDERS = (1041, 1043, 1044, 1045, 1046, 1047, 1048)
 
 
 async def wait_for_request(
@@ -33,23 +42,59 @@ async def wait_for_request(
             if request.tool == tool:
                 return request
         await asyncio.sleep(0.2)
-    raise TimeoutError(f"{workflow_id} did not ask to approve {tool} within {timeout}s")
+    raise MandateError(
+        f"{workflow_id} did not ask to approve {tool} within {timeout:.0f}s; `mandate status {workflow_id}` says why"
+    )
+
+
+def pick_orders() -> tuple[int, int]:
+    """Two demo orders that can still be refunded: the first to approve, the last to reject."""
+    from mandate.activities.shop_db import connect
+
+    with connect() as db:
+        refunded = {row[0] for row in db.execute("SELECT order_id FROM refunds WHERE status = 'issued'")}
+    free = [order for order in DEMO_ORDERS if order not in refunded]
+    if len(free) < 2:
+        shop = load_settings().shop_db
+        raise MandateError(
+            f"the demo shop ({shop}) has refunded every demo order ({DEMO_ORDERS[0]}-{DEMO_ORDERS[-1]}); "
+            "remove that file to start the shop over"
+        )
+    return free[0], free[-1]
 
 
 def _say(text: str) -> None:
     console.print(f"\n[bold cyan]▶[/] {text}")
 
 
-async def tell(charters: Mapping[str, Charter], *, port: int, ui_port: int, keep_serving: bool) -> None:
+async def tell(
+    charters: Mapping[str, Charter],
+    workflows: Mapping[str, type],
+    *,
+    port: int,
+    ui_port: int,
+    keep_serving: bool,
+) -> None:
     from mandate.worker import build_worker, start_dev_server
 
+    if AGENT not in charters:
+        known = ", ".join(sorted(charters)) or "none"
+        raise MandateError(
+            f"the demo runs {AGENT}, which has no charter here (found: {known}); run it with "
+            "--charters pointing at a folder holding refund-agent.toml"
+        )
     settings = load_settings()
-    _say(f"Starting the Temporal dev server (state in {settings.server_db}) and a Mandate worker.")
-    env = await start_dev_server(db=settings.server_db, port=port, ui_port=ui_port)
+    approved, rejected = pick_orders()
+    log = settings.home / "dev-server.log"
+    _say(f"Starting the Temporal dev server (state in {esc(settings.server_db)}) and a Mandate worker.")
+    env = await start_dev_server(db=settings.server_db, port=port, ui_port=ui_port, log=log)
     client = env.client
+    console.print(f"  Temporal on localhost:{port}, Web UI on http://localhost:{ui_port}; its log: {esc(log)}")
     try:
-        async with build_worker(client, task_queue=settings.task_queue, charters=charters):
-            await _story(client, charters, settings.task_queue)
+        async with build_worker(
+            client, task_queue=settings.task_queue, charters=charters, workflows=workflows  # type: ignore[arg-type]
+        ):
+            await _story(client, charters, settings.task_queue, approved, rejected)
             console.print(
                 f"\nSee every run, its history and its search attributes in the Web UI: "
                 f"http://localhost:{ui_port}/namespaces/default/workflows"
@@ -61,39 +106,35 @@ async def tell(charters: Mapping[str, Charter], *, port: int, ui_port: int, keep
         await env.shutdown()
 
 
-async def _story(client: Client, charters: Mapping[str, Charter], task_queue: str) -> None:
-    charter = charters["refund-agent"]
+async def _story(
+    client: Client, charters: Mapping[str, Charter], task_queue: str, approved: int, rejected: int
+) -> None:
+    charter = charters[AGENT]
     tag = uuid.uuid4().hex[:6]
-    _say(f"{REQUESTER} asks refund-agent to refund order 1001, which arrived damaged.")
+    _say(f"{REQUESTER} asks {AGENT} to refund order {approved}, which arrived damaged.")
     first = await api.start_agent(
         client,
         charters,
-        "refund-agent",
-        input={"order_id": 1001, "reason": "arrived damaged"},
+        AGENT,
+        input={"order_id": approved, "reason": "arrived damaged"},
         requested_by=REQUESTER,
         task_queue=task_queue,
-        workflow_id=f"demo-refund-1001-{tag}",
+        workflow_id=f"demo-refund-{approved}-{tag}",
     )
-    console.print(f"  workflow id: {first}")
+    console.print(f"  workflow id: {esc(first)}")
     request = await wait_for_request(client, first, "issue_refund")
-    _say(
-        "The agent looked the order up and checked the policy (read tools run freely), then proposed a write:"
-    )
-    console.print(f"  request {request.id}: {request.tool} {short_args(request.args)}")
-    console.print(f"  argument hash {request.args_hash}")
-    console.print(
-        f"  approvers named by the charter: {', '.join(request.approvers)}; it waits for one of them."
-    )
+    _say("The agent looked the order up and checked the policy (read tools run freely), then proposed a write:")
+    console.print(f"  request {esc(request.id)}: {esc(request.tool)} {esc(short_args(request.args))}")
+    console.print(f"  argument hash {esc(request.args_hash)}")
+    console.print(f"  approvers named by the charter: {esc(', '.join(request.approvers))}; it waits for one of them.")
 
     _say(f"{REQUESTER} tries to approve their own request:")
     try:
-        await api.decide(
-            client, first, decision=DecisionKind.APPROVE, approver=REQUESTER, request_id=request.id
-        )
+        await api.decide(client, first, decision=DecisionKind.APPROVE, approver=REQUESTER, request_id=request.id)
     except DecisionRefusedError as err:
-        console.print(f"  refused: {err}")
+        console.print(f"  refused: {esc(err)}")
 
-    _say(f"{charter.owners.risk} (risk owner) approves it with `mandate approve`:")
+    _say(f"{esc(charter.owners.risk)} (risk owner) approves it with `mandate approve`:")
     await api.decide(
         client,
         first,
@@ -105,12 +146,12 @@ async def _story(client: Client, charters: Mapping[str, Charter], task_queue: st
     notice = await wait_for_request(client, first, "notify_customer")
     with sqlite3.connect(load_settings().shop_db) as db:
         row = db.execute(
-            "SELECT id, amount_cents, status FROM refunds WHERE order_id = 1001 ORDER BY id DESC"
+            "SELECT id, amount_cents, status FROM refunds WHERE order_id = ? ORDER BY id DESC", (approved,)
         ).fetchone()
-    console.print(f"  the shop database now holds refund {row[0]}: {row[1] / 100:.2f} USD, {row[2]}")
+    console.print(f"  the shop database now holds refund {row[0]}: {row[1] / 100:.2f} USD, {esc(row[2])}")
 
     _say("The agent drafted a message to the customer; a person reads it before it goes out:")
-    console.print(f"  {notice.args['message']!r}")
+    console.print(f"  {esc(repr(notice.args['message']))}")
     console.print(
         "  qi@example.com approves by signal, as the Web UI's 'Send a Signal' or"
         " `temporal workflow signal --name approve` would:"
@@ -119,22 +160,27 @@ async def _story(client: Client, charters: Mapping[str, Charter], task_queue: st
         Signal.APPROVE, {"request_id": notice.id, "approver": "qi@example.com", "reason": "message reads well"}
     )
     await client.get_workflow_handle(first).result()
+    console.print()
     show_status(await api.get_status(client, first))
 
-    _say(
-        "A second customer wants a refund and their account deleted. delete_customer is blocked by the charter:"
-    )
+    _say(f"A second customer wants order {rejected} refunded and their account deleted.")
     second = await api.start_agent(
         client,
         charters,
-        "refund-agent",
-        input={"order_id": 1002, "reason": "wrong size, and delete my account"},
+        AGENT,
+        input={"order_id": rejected, "reason": "wrong size, and delete my account"},
         requested_by=REQUESTER,
         task_queue=task_queue,
-        workflow_id=f"demo-refund-1002-{tag}",
+        workflow_id=f"demo-refund-{rejected}-{tag}",
     )
     request = await wait_for_request(client, second, "issue_refund")
-    _say(f"{charter.owners.stop_go} rejects this refund with `mandate reject`:")
+    blocked = [s for s in (await api.get_status(client, second)).steps if s.status.value == "blocked"]
+    _say("The agent proposed deleting the account. delete_customer is blocked by the charter:")
+    for step in blocked:
+        console.print(f"  step {step.index}: {esc(step.tool)} {esc(short_args(step.args))}")
+        console.print(f"  never ran; recorded as a {esc(step.error or 'policy violation')}")
+    console.print(f"  then it went on with the refund, which waits for approval as {esc(request.id)}.")
+    _say(f"{esc(charter.owners.stop_go)} rejects this refund with `mandate reject`:")
     await api.decide(
         client,
         second,
@@ -144,4 +190,5 @@ async def _story(client: Client, charters: Mapping[str, Charter], task_queue: st
         request_id=request.id,
     )
     await client.get_workflow_handle(second).result()
+    console.print()
     show_status(await api.get_status(client, second))

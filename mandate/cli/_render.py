@@ -1,19 +1,51 @@
-"""How the CLI shows things: rich tables for people, JSON for scripts."""
+"""How the CLI shows things: text for people that stays readable at 80 columns, JSON for scripts.
+
+Everything a user or a run chose (names, reasons, arguments, ids) is printed as plain text, never as
+rich markup: ``esc`` for the markup strings, ``Text`` cells in tables, and no emoji codes.
+"""
 
 from __future__ import annotations
 
 import json
+import textwrap
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from mandate.api import PendingApproval
-from mandate.run import AgentStatus
 
-__all__ = ["console", "print_json", "show_status", "show_pending", "show_metrics", "short_args"]
+__all__ = [
+    "console",
+    "esc",
+    "cell",
+    "print_json",
+    "plain",
+    "fields",
+    "wrapped",
+    "short_args",
+    "show_pending",
+    "pending_blocks",
+    "show_metrics",
+    "WIDE",
+]
 
-console = Console(highlight=False, soft_wrap=True)
+console = Console(highlight=False, soft_wrap=True, emoji=False)
+
+#: From this width on, listings are tables with one row per item; below it, one block per item.
+WIDE = 140
+
+
+def esc(value: object) -> str:
+    """``value`` as text that rich prints as it is, whatever brackets it holds."""
+    return escape(str(value))
+
+
+def cell(value: object, style: str = "") -> Text:
+    """A table cell printed as it is (a str cell would be read as markup)."""
+    return Text(str(value), style=style)
 
 
 def print_json(data: Any) -> None:
@@ -25,72 +57,75 @@ def short_args(args: dict[str, Any], width: int = 70) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def show_status(status: AgentStatus) -> None:
-    console.print(
-        f"[bold]{status.workflow_id}[/]  agent [cyan]{status.agent}[/]  state [bold]{status.state.value}[/]"
+def _full_args(args: dict[str, Any], limit: int = 600) -> str:
+    return short_args(args, limit)
+
+
+def show_pending(items: list[PendingApproval]) -> None:
+    if not items:
+        console.print("no pending approvals")
+        return
+    if console.width >= WIDE:
+        _pending_table(items)
+    else:
+        console.print(f"[bold]pending approvals[/] ({len(items)})")
+        pending_blocks(items)
+
+
+def plain(text: str) -> None:
+    """Print one line as it is: no markup, no highlighting."""
+    console.print(text, markup=False, highlight=False)
+
+
+def fields(rows: list[tuple[str, str]], *, indent: int = 2) -> None:
+    """``label  value`` lines; a long value wraps under itself, within the terminal's width."""
+    width = max(len(label) for label, _ in rows)
+    room = max(20, console.width - indent - width - 2)
+    pad = " " * (indent + width + 2)
+    for label, value in rows:
+        if " " not in value and len(value) > room:
+            # One long token (a hash, an id) is never cut: it goes whole on a line of its own.
+            plain(f"{' ' * indent}{label}")
+            plain(f"{' ' * (indent + 2)}{value}")
+            continue
+        lines = textwrap.wrap(value, room, break_long_words=False, break_on_hyphens=False) or [""]
+        plain(f"{' ' * indent}{label:<{width}}  {lines[0]}")
+        for more in lines[1:]:
+            plain(pad + more)
+
+
+def wrapped(text: str, *, indent: int, hanging: int | None = None) -> None:
+    """A paragraph indented by ``indent`` (its later lines by ``hanging``), wrapped to the terminal's width."""
+    later = indent if hanging is None else hanging
+    lines = textwrap.wrap(
+        text,
+        max(20, console.width),
+        initial_indent=" " * indent,
+        subsequent_indent=" " * later,
+        break_long_words=False,
+        break_on_hyphens=False,
     )
-    console.print(f"requested by {status.requested_by}   input {short_args(status.input)}")
-    if status.owners:
-        o = status.owners
-        console.print(
-            f"owners: workflow {o.workflow}, risk {o.risk}, quality {o.quality}, stop/go {o.stop_go}"
-        )
-    if status.outcome:
-        console.print(f"outcome: [bold]{status.outcome}[/] — {status.summary}")
-    if status.killed:
-        k = status.killed
-        console.print(
-            f"[bold red]killed[/] by {k.by} via {k.channel.value} at {k.at:%Y-%m-%d %H:%M:%S}: {k.reason}"
-            + (" (rollback)" if k.rollback else "")
-        )
-    if status.compensations:
-        table = Table(title="completed writes and their compensation", title_justify="left")
-        for col in ("step", "tool", "undone by", "status"):
-            table.add_column(col)
-        for c in status.compensations:
-            detail = (
-                c.status
-                + (f": {c.error}" if c.error else "")
-                + (f" ({c.irreversible})" if c.irreversible else "")
-            )
-            table.add_row(str(c.step), c.tool, c.compensation or "-", detail)
-        console.print(table)
-    console.print(
-        f"cost {status.cost:.3f}   violations {status.violations}   rejections {status.rejections}   "
-        f"escalations {status.escalations}   refused decisions {status.refused_total}"
-    )
-    steps = Table(title="steps", title_justify="left")
-    for col in ("#", "tool", "authority", "policy", "status", "detail"):
-        steps.add_column(col, overflow="fold" if col == "tool" else "ellipsis")
-    for s in status.steps:
-        detail = s.error or (short_args(s.result, 50) if s.result else "")
-        steps.add_row(
-            str(s.index),
-            s.tool,
-            s.authority.value if s.authority else "?",
-            s.policy.value,
-            s.status.value,
-            detail,
-        )
-    console.print(steps)
-    if status.pending:
-        _pending_table([PendingApproval(status.workflow_id, status.agent, r) for r in status.pending])
-    if status.decisions:
-        table = Table(title="decisions", title_justify="left")
-        for col in ("request", "decision", "by", "via", "at", "reason"):
-            table.add_column(col)
-        for d in status.decisions:
-            table.add_row(
-                d.request_id, d.kind.value, d.approver, d.channel.value, f"{d.at:%Y-%m-%d %H:%M:%S}", d.reason
-            )
-        console.print(table)
-    if status.refused:
-        table = Table(title=f"refused decisions ({status.refused_total})", title_justify="left")
-        for col in ("at", "via", "kind", "approver", "why refused"):
-            table.add_column(col)
-        for r in status.refused:
-            table.add_row(f"{r.at:%H:%M:%S}", r.channel.value, r.kind, r.approver or "-", r.reason)
-        console.print(table)
+    for line in lines:
+        plain(line)
+
+
+def pending_blocks(items: list[PendingApproval], *, with_run: bool = True) -> None:
+    """One block per request: what a person needs to decide it, each field wrapped under its label."""
+    for p in items:
+        r = p.request
+        head = f"{esc(p.workflow_id)}  " if with_run else "  "
+        console.print(f"\n{head}[bold]{esc(r.id)}[/] {esc(r.tool)}  ({esc(r.authority.value)}, step {r.step})")
+        approvers = ", ".join(r.eligible) + ("  (escalated)" if r.escalated else "")
+        rows = [
+            ("arguments", _full_args(r.args)),
+            ("args hash", r.args_hash),
+            ("approvers", approvers),
+            ("requested", f"by {r.requested_by} at {r.requested_at:%Y-%m-%d %H:%M} UTC"),
+            ("deadline", f"{r.deadline:%Y-%m-%d %H:%M} UTC"),
+        ]
+        if with_run and p.agent:
+            rows.insert(0, ("agent", p.agent))
+        fields(rows, indent=4 if not with_run else 2)
 
 
 def _pending_table(items: list[PendingApproval]) -> None:
@@ -104,54 +139,49 @@ def _pending_table(items: list[PendingApproval]) -> None:
     for col, width in widest.items():
         table.add_column(col, no_wrap=True, min_width=max(width, len(col)))
     for col in ("arguments", "args hash", "approvers", "deadline"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for p in items:
         r = p.request
         approvers = ", ".join(r.eligible) + (" (escalated)" if r.escalated else "")
         table.add_row(
-            p.workflow_id,
-            r.id,
-            r.tool,
-            short_args(r.args, 60),
-            r.args_hash[7:19],
-            approvers,
-            f"{r.deadline:%Y-%m-%d %H:%M}",
+            cell(p.workflow_id),
+            cell(r.id),
+            cell(r.tool),
+            cell(short_args(r.args, 60)),
+            cell(r.args_hash[7:19]),
+            cell(approvers),
+            cell(f"{r.deadline:%Y-%m-%d %H:%M}"),
         )
     console.print(table)
-
-
-def show_pending(items: list[PendingApproval]) -> None:
-    if not items:
-        console.print("no pending approvals")
-        return
-    _pending_table(items)
 
 
 def show_metrics(results: list[Any]) -> None:
-    table = Table(title="outcome metrics", title_justify="left")
-    for col in (
-        "agent",
-        "window",
-        "runs",
-        "completed",
-        "throughput/h",
-        "rework",
-        "exceptions",
-        "escalations",
-        "cost/completed",
-    ):
-        table.add_column(col)
+    """One table when it fits, else one block per agent."""
+    rows = []
     for m in results:
         span = m.window_end - m.window_start
-        table.add_row(
-            m.agent,
-            f"{span.total_seconds() / 60:.0f}m",
-            str(m.runs),
-            str(m.completed),
-            f"{m.throughput_per_hour:.2f}",
-            f"{m.rework_rate:.0%} ({m.rework_runs})",
-            f"{m.exception_rate:.0%} ({m.exception_runs})",
-            f"{m.escalation_rate:.0%} ({m.escalated_runs})",
-            f"{m.cost_per_completed:.4f}",
+        rows.append(
+            (
+                m.agent,
+                f"{span.total_seconds() / 60:.0f}m",
+                str(m.runs),
+                str(m.completed),
+                f"{m.throughput_per_hour:.2f}",
+                f"{m.rework_rate:.0%} ({m.rework_runs})",
+                f"{m.exception_rate:.0%} ({m.exception_runs})",
+                f"{m.escalation_rate:.0%} ({m.escalated_runs})",
+                f"{m.cost_per_completed:.4f}",
+            )
         )
-    console.print(table)
+    labels = ("agent", "window", "runs", "completed", "throughput/h", "rework", "exceptions", "escalations", "cost/completed")
+    if console.width >= 110:
+        table = Table(title="outcome metrics", title_justify="left")
+        for label in labels:
+            table.add_column(label)
+        for row in rows:
+            table.add_row(*(cell(v) for v in row))
+        console.print(table)
+        return
+    for row in rows:
+        console.print(f"[bold]{esc(row[0])}[/]  over the last {row[1]}")
+        fields(list(zip(labels[2:], row[2:], strict=True)))

@@ -1,0 +1,139 @@
+"""Serving agents: `mandate dev`, `mandate worker`, `mandate setup`, `mandate demo`."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mandate.cli._agents import catalogue, charters_of, serving
+from mandate.cli._render import console, esc
+from mandate.cli.app import AddressOpt, AllowUnreadyOpt, AppOpt, ChartersOpt, app, client, fail, run
+from mandate.errors import MandateError
+from mandate.settings import load_settings
+
+PortOpt = Annotated[int, typer.Option("--port", help="frontend gRPC port")]
+UiPortOpt = Annotated[int, typer.Option("--ui-port", help="Web UI port")]
+
+
+def _ports_free(port: int, ui_port: int) -> None:
+    """Refuse a taken port before anything starts, rather than attach to someone else's server."""
+    from mandate.worker.dev_server import ensure_ports_free
+
+    try:
+        ensure_ports_free(port, ui_port)
+    except MandateError as err:
+        fail(str(err))
+
+
+@app.command()
+def dev(
+    db: Annotated[Path | None, typer.Option(help="SQLite file [default: $MANDATE_HOME/temporal.db]")] = None,
+    port: PortOpt = 7233,
+    ui_port: UiPortOpt = 8233,
+    charters: ChartersOpt = None,
+    allow_unready: AllowUnreadyOpt = False,
+    apps: AppOpt = None,
+) -> None:
+    """Embedded dev server + Web UI + worker in the foreground; Ctrl-C stops all three."""
+    _ports_free(port, ui_port)
+    settings = load_settings()
+    found, served = serving(apps, charters, allow_unready)
+    db_path = db or settings.server_db
+    log = settings.home / "dev-server.log"
+
+    async def main() -> None:
+        from mandate.worker import build_worker, start_dev_server, start_monitors
+
+        env = await start_dev_server(db=db_path, port=port, ui_port=ui_port, log=log)
+        try:
+            w = build_worker(
+                env.client, task_queue=settings.task_queue, charters=served, workflows=found.workflows
+            )
+            await start_monitors(env.client, served, task_queue=settings.task_queue)
+            console.print(f"Temporal dev server on localhost:{port} (state in {esc(db_path)}, log in {esc(log)})")
+            console.print(f"Web UI: http://localhost:{ui_port}/namespaces/default/workflows")
+            console.print(
+                f"worker on task queue {esc(repr(settings.task_queue))} serving: {esc(', '.join(sorted(served)))}"
+            )
+            console.print("Ctrl-C to stop.")
+            await _run_until_stopped(w)
+        finally:
+            await env.shutdown()
+        console.print("stopped.")
+
+    run(main)
+
+
+@app.command(name="worker")
+def worker_cmd(
+    charters: ChartersOpt = None,
+    address: AddressOpt = None,
+    allow_unready: AllowUnreadyOpt = False,
+    apps: AppOpt = None,
+) -> None:
+    """Worker only, against TEMPORAL_ADDRESS; SIGINT/SIGTERM stop it after in-flight tasks."""
+    settings = load_settings()
+    found, served = serving(apps, charters, allow_unready)
+
+    async def main() -> None:
+        from mandate.worker import build_worker, start_monitors
+
+        connected = await client(address)
+        w = build_worker(connected, task_queue=settings.task_queue, charters=served, workflows=found.workflows)
+        await start_monitors(connected, served, task_queue=settings.task_queue)
+        console.print(
+            f"worker on task queue {esc(repr(settings.task_queue))} serving: {esc(', '.join(sorted(served)))}"
+        )
+        await _run_until_stopped(w)
+
+    run(main)
+
+
+async def _run_until_stopped(w: Any) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with w:
+        await stop.wait()
+        console.print("stopping…")
+
+
+@app.command()
+def setup(address: AddressOpt = None) -> None:
+    """Register Mandate's search attributes in the namespace (idempotent)."""
+
+    async def main() -> None:
+        from mandate.worker import register_search_attributes
+
+        added = await register_search_attributes(await client(address))
+        console.print(
+            f"added search attributes: {', '.join(added)}" if added else "search attributes already registered"
+        )
+
+    run(main)
+
+
+@app.command()
+def demo(
+    port: PortOpt = 7233,
+    ui_port: UiPortOpt = 8233,
+    exit_after: Annotated[
+        bool, typer.Option("--exit", help="stop when the story is told instead of serving the UI")
+    ] = False,
+    charters: ChartersOpt = None,
+    apps: AppOpt = None,
+) -> None:
+    """The whole loop on the embedded server, narrated."""
+    from mandate.cli._demo import tell
+
+    _ports_free(port, ui_port)
+    found = catalogue(apps, charters)
+    served = charters_of(found)
+    keep_serving = not exit_after and sys.stdin.isatty()
+    run(lambda: tell(served, found.workflows, port=port, ui_port=ui_port, keep_serving=keep_serving))
