@@ -800,7 +800,7 @@ def test_help_shows_flags_as_flags_and_every_listing_takes_json(server: Server) 
     commands = re.findall(r"^  ([a-z]+)\s", listed.stdout.split("Commands:")[1], flags=re.M)
     readme = ["dev", "worker", "setup", "start", "status", "pending", "approve", "reject", "kill", "resume"]
     assert commands[: len(readme)] == readme, listed.stdout
-    assert {"metrics", "audit", "replay", "demo"} <= set(commands), listed.stdout
+    assert {"metrics", "audit", "replay", "demo", "init"} <= set(commands), listed.stdout
     for command in ("status", "pending", "metrics", "audit", "kill", "resume"):
         shown = cli(server, command, "--help", address=None)
         assert shown.ok and re.search(r"^\s+--json\s", shown.stdout, flags=re.M), shown
