@@ -31,6 +31,8 @@ import dataclasses  # noqa: E402
 import json  # noqa: E402
 import shutil  # noqa: E402
 import time  # noqa: E402
+import traceback  # noqa: E402
+from collections.abc import Awaitable, Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
 from rich.console import Console  # noqa: E402
@@ -45,25 +47,41 @@ from mandate.logging import configure_logging  # noqa: E402
 
 async def run_backend(plan: Plan, backend: str) -> dict[str, Any]:
     err.print(f"[bold]{backend}[/bold]: starting the dev server and the two worker processes")
-    out: dict[str, Any] = {"backend": backend}
+    out: dict[str, Any] = {"backend": backend, "errors": {}}
     t0 = time.perf_counter()
     async with open_stack(plan, backend, _HOME) as stack:
-        loaded = None
-        if "overhead" in plan.sections:
-            out["overhead"], loaded = await overhead.measure(stack)
-        if "latency" in plan.sections:
-            out["latency"] = await latency.measure(stack, loaded)
-        if "waiting" in plan.sections:
-            out["waiting"] = {str(k): await waiting.measure(stack, k) for k in plan.waiting}
-        if "kill" in plan.sections:
-            out["kill"] = {str(n): await kill.measure(stack, n) for n in plan.kill}
-        if "replay" in plan.sections:
-            out["replay"] = await replay.measure(stack, _HOME)
+
+        async def section(name: str, measure: Callable[[], Awaitable[Any]]) -> None:
+            """Run one measure; a failure is reported (and fails the exit status), the others still run."""
+            if name not in plan.sections:
+                return
+            try:
+                out[name] = await measure()
+            except Exception as exc:  # noqa: BLE001
+                err.print(f"[red]{name} failed[/red]: {''.join(traceback.format_exception(exc))}")
+                out["errors"][name] = f"{type(exc).__name__}: {exc}"
+                stack.notes.append(f"{name} failed: {type(exc).__name__}: {exc}")
+
+        loaded: dict[str, Any] = {}
+
+        async def overhead_and_samples() -> dict[str, Any]:
+            result, loaded["samples"] = await overhead.measure(stack)
+            return result
+
+        await section("overhead", overhead_and_samples)
+        await section("latency", lambda: latency.measure(stack, loaded.get("samples")))
+        await section("waiting", lambda: _each(plan.waiting, lambda k: waiting.measure(stack, k)))
+        await section("kill", lambda: _each(plan.kill, lambda n: kill.measure(stack, n)))
+        await section("replay", lambda: replay.measure(stack, _HOME))
         out["worker_rss_mb_end"] = {side: rss_mb(stack.pids[side]) for side in ("governed", "plain")}
         out["notes"] = stack.notes
     out["elapsed_s"] = r(time.perf_counter() - t0, 1)
     out.update(headline(out))
     return out
+
+
+async def _each(sizes: tuple[int, ...], measure: Callable[[int], Awaitable[Any]]) -> dict[str, Any]:
+    return {str(size): await measure(size) for size in sizes}
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -135,7 +153,7 @@ def main() -> int:
     if args.json:
         sys.stdout.flush()
         print(json.dumps(report, default=str), flush=True)
-    return 0
+    return 1 if any(b["errors"] for b in report["backends"].values()) else 0
 
 
 if __name__ == "__main__":
