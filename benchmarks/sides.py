@@ -138,7 +138,16 @@ async def one_run(stack: Stack, side: Side) -> dict[str, Any]:
     else:
         handle = await start_governed(stack, side.agent, cli=side.cli)
     t_started = time.perf_counter()
-    await stack.hints.done(handle.id, side.last_read)
+    # the result is awaited from the start, so that a run that ends before its request fails at once
+    outcome = asyncio.ensure_future(handle.result())
+    hint = asyncio.ensure_future(stack.hints.done(handle.id, side.last_read))
+    await asyncio.wait({outcome, hint}, return_when=asyncio.FIRST_COMPLETED)
+    if not hint.done():
+        hint.cancel()
+        stack.hints.forget(handle.id)
+        ended = outcome.exception() or outcome.result()
+        raise RuntimeError(f"{handle.id} ended before its approval request: {ended}")
+    hint.result()
     t_hint = time.perf_counter()
     await asyncio.sleep(0.7 * _gap.get(side.name, 0.0))
 
@@ -153,7 +162,7 @@ async def one_run(stack: Stack, side: Side) -> dict[str, Any]:
     sent = time.time()
     await _decide(stack, side, handle, request_id)
     decided = time.time()
-    result: Any = await handle.result()
+    result: Any = await outcome
     t_end = time.perf_counter()
     if side.agent is not None and result.outcome != "refunded":
         raise RuntimeError(f"governed run {handle.id} ended as {result.outcome}: {result.summary}")

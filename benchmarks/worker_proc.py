@@ -115,7 +115,14 @@ async def serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    loop.add_reader(sys.stdin.fileno(), lambda: stop.set() if not os.read(sys.stdin.fileno(), 4096) else None)
+    stdin = sys.stdin.fileno()
+
+    def on_stdin() -> None:  # the benchmark closed our stdin, or died
+        if not os.read(stdin, 4096):
+            loop.remove_reader(stdin)
+            stop.set()
+
+    loop.add_reader(stdin, on_stdin)
     async with worker:
         if args.side == "governed":
             await start_monitors(client, bench_charters(profile=args.profile), task_queue=args.task_queue)

@@ -42,7 +42,7 @@ async def measure(stack: Stack, loaded: dict[str, list[dict[str, Any]]] | None) 
     if loaded is None:
         err.print(f"  latency: one round of {p.batch} runs per side, {p.in_flight} in flight")
         loaded = {}
-        for side in ("plain", "governed"):
+        for side in ("plain", "governed") if p.warmup else ():
             await overhead.batch(stack, side, p.warmup, min(p.in_flight, p.warmup))
         for side in ("plain", "governed"):
             loaded[side] = (await overhead.batch(stack, side, p.batch, p.in_flight))["samples"]

@@ -110,7 +110,7 @@ async def measure(stack: Stack) -> tuple[dict[str, Any], dict[str, list[dict[str
     err.print(f"  overhead: {p.warmup} warm-up runs per side, then {p.rounds} rounds of {p.batch} runs per side "
               f"({', '.join(sides)}), {p.in_flight} in flight")
     new_load()
-    for side in sides:
+    for side in sides if p.warmup else ():
         await batch(stack, side, p.warmup, min(p.in_flight, p.warmup))
     batches: dict[str, list[dict[str, Any]]] = {s: [] for s in sides}
     for i in range(p.rounds):
