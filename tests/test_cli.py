@@ -680,6 +680,12 @@ def test_replay_a_run_by_id_and_every_closed_run_of_the_agent(server: Server, tm
     assert r.ok, r
     match = re.search(r"refund-agent: (\d+) of (\d+) run\(s\)", r.stdout)
     assert match and match.group(1) == match.group(2) and int(match.group(2)) >= 3, r
+    r = cli(server, "replay", "--agent", "refund-agent", "--since", "1h", "--json")
+    assert r.ok, r
+    assert r.json()["replayed"] == r.json()["clean"] == int(match.group(2)) and r.json()["failures"] == [], r
+    r = cli(server, "replay", workflow_id, "--json")
+    assert r.ok and "replays cleanly" in r.stderr, r
+    assert (r.json()["workflow_id"], r.json()["replays_cleanly"], r.json()["failure"]) == (workflow_id, True, None)
 
     line = one_line_error(cli(server, "replay", "no-such-workflow"))
     assert "no workflow with id 'no-such-workflow'" in line, line
@@ -801,7 +807,7 @@ def test_help_shows_flags_as_flags_and_every_listing_takes_json(server: Server) 
     readme = ["dev", "worker", "setup", "start", "status", "pending", "approve", "reject", "kill", "resume"]
     assert commands[: len(readme)] == readme, listed.stdout
     assert {"metrics", "audit", "replay", "demo", "init"} <= set(commands), listed.stdout
-    for command in ("status", "pending", "metrics", "audit", "kill", "resume"):
+    for command in ("status", "pending", "metrics", "audit", "kill", "resume", "replay"):
         shown = cli(server, command, "--help", address=None)
         assert shown.ok and re.search(r"^\s+--json\s", shown.stdout, flags=re.M), shown
 

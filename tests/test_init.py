@@ -108,6 +108,12 @@ def test_the_project_passes_the_audit_as_it_is(project: Project) -> None:
     ], audited.stdout
     assert "undoable: deploy (by rollback_deploy)" in checks[4], checks
 
+    # $MANDATE_APP finds it as --app does; without either, the project is not Mandate's business.
+    by_env = run(project.root, MANDATE, "audit", env={**project.env, "MANDATE_APP": APP})
+    assert by_env.returncode == 0 and "deploy-agent (" in by_env.stdout, by_env.stdout + by_env.stderr
+    alone = project.mandate("audit")
+    assert alone.returncode == 0 and "deploy-agent" not in alone.stdout, alone.stdout
+
     # The audit is real: a charter that loses a threshold fails it, naming the field.
     charter = project.root / "deploy_agent" / "charters" / "deploy-agent.toml"
     broken = project.root.parent / "broken-charters"

@@ -46,7 +46,7 @@ def approve(
 @app.command()
 def reject(
     approver: AsOpt,
-    reason: Annotated[str, typer.Option("--reason", help="why (required)")],
+    reason: Annotated[str, typer.Option("--reason", help="why")],
     workflow_id: WorkflowArg = None,
     request: RequestOpt = None,
     batch: BatchOpt = None,

@@ -18,7 +18,7 @@ AgentArg = Annotated[str, typer.Argument(metavar="AGENT", help="the agent's name
 def kill(
     agent: AgentArg,
     by: Annotated[str, typer.Option("--as", help="the agent's stop/go owner")],
-    reason: Annotated[str, typer.Option("--reason", help="why (required)")],
+    reason: Annotated[str, typer.Option("--reason", help="why")],
     workflow: Annotated[str | None, typer.Option("--workflow", help="stop only this run")] = None,
     rollback: Annotated[bool, typer.Option("--rollback", help="undo completed writes, newest first")] = False,
     as_json: JsonOpt = False,

@@ -40,6 +40,9 @@ def replay(
     report: Annotated[Path | None, typer.Option("--report", help="write the report to FILE.md or FILE.html")] = None,
     agent: Annotated[str | None, typer.Option("--agent", help="replay every closed run of this agent")] = None,
     since: Annotated[str, typer.Option("--since", help="with --agent: runs closed within, e.g. 24h, 7d")] = "24h",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print the verdict as JSON (the report goes only to --report)")
+    ] = False,
     address: AddressOpt = None,
     apps: AppOpt = None,
 ) -> None:
@@ -67,6 +70,19 @@ def replay(
             return await replay_recent(await client(address), agent, window, workflows)
 
         summary = run(bulk)
+        if as_json:
+            print_json(
+                {
+                    "agent": summary.agent,
+                    "since": summary.since.isoformat(),
+                    "replayed": summary.replayed,
+                    "clean": summary.clean,
+                    "failures": [{"workflow_id": wf, "failure": why} for wf, why in summary.failures],
+                }
+            )
+            if summary.failures:
+                raise typer.Exit(1)
+            return
         console.print(
             f"{esc(agent)}: {summary.clean} of {summary.replayed} run(s) closed since "
             f"{summary.since:%Y-%m-%d %H:%M} UTC replay cleanly against today's code"
@@ -92,8 +108,20 @@ def replay(
     outcome, incident = run(one)
     html = report is not None and report.suffix.lower() in (".html", ".htm")
     text = render_html(incident) if html else render_markdown(incident)
+    if as_json:
+        print_json(
+            {
+                "workflow_id": outcome.workflow_id,
+                "run_id": outcome.run_id,
+                "workflow_type": outcome.workflow_type,
+                "replays_cleanly": outcome.reproduced,
+                "failure": outcome.failure,
+                "report": str(report) if report is not None else None,
+            }
+        )
     if report is None:
-        print(text)
+        if not as_json:
+            print(text)
     else:
         try:
             report.write_text(text, encoding="utf-8")
