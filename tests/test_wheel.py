@@ -7,10 +7,15 @@ Slow (a wheel build and a venv, about 20 s with a warm pip cache), so marked `sl
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +34,9 @@ class Installed:
     bin: Path
     workdir: Path
 
+    def env(self) -> dict[str, str]:
+        return {"PATH": f"{self.bin}:/usr/bin:/bin", "MANDATE_HOME": str(self.workdir / ".mandate"), "HOME": str(self.workdir)}
+
     def run(self, *args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(self.bin / args[0]), *args[1:]],
@@ -36,7 +44,7 @@ class Installed:
             capture_output=True,
             text=True,
             timeout=timeout,
-            env={"PATH": f"{self.bin}:/usr/bin:/bin", "MANDATE_HOME": str(self.workdir / ".mandate"), "HOME": str(self.workdir)},
+            env=self.env(),
         )
 
 
@@ -113,3 +121,90 @@ def test_an_unknown_app_is_one_line_naming_it(installed: Installed) -> None:
     assert done.stderr.strip() == (
         "error: --app no_such_agents: cannot import no_such_agents: ModuleNotFoundError: No module named 'no_such_agents'"
     )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _until(probe: Callable[[], bool], what: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not probe():
+        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
+        time.sleep(0.3)
+
+
+def test_the_wheel_serves_an_agent_package_installed_beside_it(installed: Installed) -> None:
+    """`mandate init` → `pip install` the project (non-editable) → `mandate dev` from the wheel serves it
+    through its entry point alone: audited, started, approved, replayed, with no file of Mandate touched."""
+    made = installed.run("mandate", "init", "deploy-agent")
+    assert made.returncode == 0, made.stderr
+    project = installed.workdir / "deploy-agent"
+    pip = installed.run("pip", "install", "--quiet", "--no-deps", "--disable-pip-version-check", str(project), timeout=300)
+    assert pip.returncode == 0, pip.stderr
+
+    audited = installed.run("mandate", "audit", cwd=project)
+    assert audited.returncode == 0, audited.stdout + audited.stderr
+    assert "site-packages/deploy_agent/charters/deploy-agent.toml): ready" in audited.stdout, audited.stdout
+
+    port, ui_port = _free_port(), _free_port()
+    address = ["--address", f"127.0.0.1:{port}"]
+    log = installed.workdir / "dev.log"
+    with open(log, "wb") as out:
+        dev = subprocess.Popen(
+            [str(installed.bin / "mandate"), "dev", "--port", str(port), "--ui-port", str(ui_port), "--db", str(installed.workdir / "t.db")],
+            cwd=project,
+            env=installed.env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        _until(lambda: "serving: deploy-agent" in log.read_text() or dev.poll() is not None, "mandate dev")
+        assert dev.poll() is None, log.read_text()
+        started = installed.run(
+            "mandate", "start", "deploy-agent", "--input", '{"service": "checkout", "version": "1.4.2"}',
+            "--requested-by", "dev@example.com", *address, cwd=project,
+        )  # fmt: skip
+        assert started.returncode == 0, started.stderr
+        workflow_id = started.stdout.strip().splitlines()[-1]
+
+        def pending() -> bool:
+            listed = installed.run("mandate", "pending", "--json", *address, cwd=project)
+            return any(p["tool"] == "deploy" for p in json.loads(listed.stdout or "[]"))
+
+        _until(pending, "the deploy to wait for approval")
+        approved = installed.run(
+            "mandate", "approve", workflow_id, "--as", "release-manager@example.com", "--reason", "notes read",
+            *address, cwd=project,
+        )  # fmt: skip
+        assert approved.returncode == 0, approved.stderr
+
+        def completed() -> bool:
+            shown = installed.run("mandate", "status", workflow_id, "--json", *address, cwd=project)
+            return shown.returncode == 0 and json.loads(shown.stdout)["state"] == "completed"
+
+        _until(completed, "the run to complete")
+        replayed = installed.run("mandate", "replay", workflow_id, *address, cwd=project)
+        assert replayed.returncode == 0, replayed.stderr
+        assert "replays cleanly" in replayed.stderr
+        assert "deploy" in replayed.stdout and "release-manager@example.com" in replayed.stdout
+    finally:
+        dev.send_signal(signal.SIGINT)
+        try:
+            dev.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(dev.pid, signal.SIGKILL)
+            dev.wait(timeout=10)
+
+
+def test_the_demo_runs_from_the_wheel_alone(installed: Installed) -> None:
+    folder = installed.workdir / "demo"
+    folder.mkdir()
+    done = installed.run(
+        "mandate", "demo", "--exit", "--port", str(_free_port()), "--ui-port", str(_free_port()), cwd=folder, timeout=240
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "refund" in done.stdout and "blocked" in done.stdout, done.stdout[-2000:]
