@@ -28,11 +28,15 @@ from tests.reliability._harness import (
     RAJ,
     Stack,
     bounded,
+    eventually,
     refunds_per_order,
     replay_failures,
 )
 
-DECIDE_TIMEOUT = timedelta(seconds=45)  # a killed worker's sticky queue is abandoned after 10 s
+# A killed worker's sticky queue is abandoned after 10 s; a new worker on a busy machine may take a while more.
+DECIDE_TIMEOUT = timedelta(seconds=120)
+# How long the tools' SQLite connection waits for a lock before the attempt fails (and is retried).
+SHOP_BUSY_TIMEOUT = 30.0
 
 
 async def approve_all(st: Stack, workflow_ids: list[str], request: str, approver: str) -> None:
@@ -104,7 +108,6 @@ class WriteLock:
     def __init__(self, path: Path) -> None:
         self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
         self._db.execute("BEGIN IMMEDIATE")
-        self.taken_at = time.monotonic()
 
     def release(self) -> None:
         if self._db is not None:
@@ -113,22 +116,29 @@ class WriteLock:
             self._db = None
 
 
-async def wait_refunds_started(st: Stack, workflow_ids: list[str], timeout: float = 15) -> None:
-    """Until Temporal shows every run's issue_refund activity as started (dispatched to a worker)."""
+async def wait_refunds_started(st: Stack, workflow_ids: list[str], timeout: float = 180) -> None:
+    """Until Temporal shows every run's issue_refund attempt as started (dispatched to a worker), each
+    less than half the shop's busy timeout ago: blocked on the lock, with time left before it gives up.
+
+    An attempt that waits out the busy timeout fails and is retried, so on a slow machine this waits for
+    the retries to be blocked afresh rather than racing a clock.
+    """
 
     async def started(workflow_id: str) -> bool:
         description = await st.handle(workflow_id).describe()
         return any(
             a.activity_type.name == "issue_refund"
             and a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+            and time.time() - a.last_started_time.ToSeconds() < SHOP_BUSY_TIMEOUT / 2
             for a in description.raw_description.pending_activities
         )
 
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not all(await asyncio.gather(*(started(w) for w in workflow_ids))):
-        assert loop.time() < deadline, f"the refunds did not all start within {timeout:.0f} s"
-        await asyncio.sleep(0.2)
+    async def all_started() -> bool:
+        return all(await asyncio.gather(*(started(w) for w in workflow_ids)))
+
+    await eventually(
+        all_started, timeout=timeout, what="every refund started and waiting on the lock", every=0.2
+    )
 
 
 @pytest.mark.slow
@@ -176,22 +186,27 @@ async def test_worker_killed_with_refunds_in_flight(stack: Stack) -> None:
     try:
         await approve_all(st, list(committed), "r1", RAJ)
         await wait_refunds_started(st, list(committed))
-        assert time.monotonic() - lock.taken_at < 25  # below the tools' 30 s SQLite busy timeout
         os.kill(st.server.proc.pid, signal.SIGSTOP)
         frozen = True
         lock.release()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 20
-        while len(st.refunds()) < len(committed):
-            assert loop.time() < deadline, f"the refunds did not commit: {st.refunds()}"
-            await asyncio.sleep(0.1)
+
+        async def all_committed() -> dict[int, list[tuple[str, str]]] | None:
+            rows = refunds_per_order(st)
+            return rows if all(o in rows for o in committed.values()) else None
+
+        await eventually(all_committed, timeout=120, what="the refunds to commit", every=0.1)
         st.workers[-1].kill()
     finally:
         lock.release()
         if frozen:
             os.kill(st.server.proc.pid, signal.SIGCONT)
     at_kill = refunds_per_order(st)
-    assert at_kill == {o: [("issued", f"{w}:r1")] for w, o in committed.items()}, at_kill
+    assert {o: at_kill.get(o) for o in committed.values()} == {
+        o: [("issued", f"{w}:r1")] for w, o in committed.items()
+    }, at_kill
+    # Group 1's attempts are retried once their one-minute timeout expires; on a slow machine a retry may
+    # already have reached this worker. Whatever it wrote is under its own run's key.
+    assert all(at_kill[o] == [("issued", f"{w}:r1")] for w, o in uncommitted.items() if o in at_kill), at_kill
     receipts_at_kill = {order: row_id for row_id, order in refund_ids(st)}
 
     await st.start_worker()
