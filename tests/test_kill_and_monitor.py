@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
@@ -122,7 +122,7 @@ async def test_kill_with_rollback_undoes_refunds_and_ends_waiting_runs(client, f
     assert sorted(decision.workflows) == sorted([done1.id, done2.id, waiting.id])
 
     for handle in (done1, done2):
-        result = await handle.result()
+        result = await finished(handle)
         assert result.state is RunState.ROLLED_BACK
         status = await status_of(handle)
         assert status.killed is not None and status.killed.by == SAM
@@ -131,7 +131,7 @@ async def test_kill_with_rollback_undoes_refunds_and_ends_waiting_runs(client, f
     assert refunds(fresh_shop) == [(1017, "reversed"), (1018, "reversed")]
     assert order_status(fresh_shop, 1017) == order_status(fresh_shop, 1018) == "delivered"
 
-    result = await waiting.result()
+    result = await finished(waiting)
     status = await status_of(waiting)
     assert result.state is RunState.ROLLED_BACK and status.compensations == []
     assert [s.status for s in status.steps if s.tool == "issue_refund"] == [StepStatus.DROPPED]
@@ -159,7 +159,7 @@ async def test_kill_one_run_without_rollback_keeps_the_fleet_running(client, fle
     await wait_pending(other, "issue_refund")
     decision = await api.kill_agent(client, "refund-a", by=SAM, reason="this one only", workflow_id=one.id)
     assert decision.workflows == [one.id]
-    result = await one.result()
+    result = await finished(one)
     assert result.state is RunState.KILLED
     assert refunds(fresh_shop) == [(1023, "issued")]  # killed, not rolled back
     assert await paused(client, "refund-a") is None
@@ -175,7 +175,7 @@ async def test_kill_signal_from_a_stranger_is_refused_and_recorded(client, fleet
     assert status.killed is None and status.state is RunState.WAITING_APPROVAL
     assert "mallory@example.com is not the stop/go owner" in status.refused[0].reason
     await handle.signal("kill", {"by": SAM, "reason": "stop it"})
-    assert (await handle.result()).state is RunState.KILLED
+    assert (await finished(handle)).state is RunState.KILLED
 
 
 async def _refused(handle, n):
@@ -189,7 +189,7 @@ async def _refused(handle, n):
 async def _reject(handle) -> None:
     await wait_pending(handle, "issue_refund")
     await handle.signal("reject", {"approver": SAM, "reason": "no"})
-    await handle.result()
+    await finished(handle)
 
 
 async def _approve_all(handle) -> None:
@@ -197,7 +197,7 @@ async def _approve_all(handle) -> None:
     await handle.signal("approve", {"approver": RAJ})
     await wait_pending(handle, "notify_customer")
     await handle.signal("approve", {"approver": QI})
-    await handle.result()
+    await finished(handle)
 
 
 async def _fail(client, charters, agent, task_queue) -> None:
@@ -205,8 +205,8 @@ async def _fail(client, charters, agent, task_queue) -> None:
         client, charters, agent, input={"order_id": "nope"}, requested_by=BOB, task_queue=task_queue
     )
     try:
-        await client.get_workflow_handle(workflow_id).result()
-    except Exception:  # noqa: BLE001  (the run is meant to fail)
+        await finished(client.get_workflow_handle(workflow_id))
+    except WorkflowFailureError:  # the run is meant to fail (not time out, nor an RPC error)
         return
     raise AssertionError("the run did not fail")
 
@@ -359,11 +359,28 @@ async def test_a_compensation_that_fails_once_is_retried(client, task_queue, cha
         handle = await start(client, served, "refund-a", task_queue, 1043)
         await _refunded_and_waiting_for_notice(client, handle)
         await handle.execute_update("kill", {"by": SAM, "reason": "undo it", "rollback": True})
-        result = await handle.result()
+        result = await finished(handle)
         status = await status_of(handle)
     assert result.state is RunState.ROLLED_BACK
     assert [(c.tool, c.status) for c in status.compensations] == [("issue_refund", "done")]
     assert refunds(fresh_shop) == [(1043, "reversed")]
+    # The history shows the retry: one reverse_refund scheduled, started on its second attempt after the failure.
+    history = [e async for e in handle.fetch_history_events()]
+    scheduled = [
+        e.event_id
+        for e in history
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "reverse_refund"
+    ]
+    started = [
+        e.activity_task_started_event_attributes
+        for e in history
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+        and e.activity_task_started_event_attributes.scheduled_event_id in scheduled
+    ]
+    assert len(scheduled) == len(started) == 1, (scheduled, started)
+    assert started[0].attempt == 2, started[0]
+    assert started[0].last_failure.message == "payment provider timed out", started[0].last_failure
 
 
 async def test_monitor_survives_a_worker_restart(client, task_queue, charters):
