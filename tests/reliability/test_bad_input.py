@@ -502,12 +502,9 @@ async def test_signals_the_sdk_cannot_decode_are_refused_and_recorded(module_sta
     ]
     for payload in raw:
         await st.handle(workflow_id).signal("approve", RawValue(payload))
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 10
-    status = await st.status(workflow_id)
-    while status.refused_total < len(raw) and loop.time() < deadline:
-        await asyncio.sleep(0.25)
-        status = await st.status(workflow_id)
+    status = await st.wait_status(
+        workflow_id, f"{len(raw)} undecodable signals refused", lambda s: s.refused_total >= len(raw)
+    )
     await still_waiting_untouched(st, workflow_id)
     expect(
         status.refused_total == len(raw),
@@ -529,7 +526,7 @@ async def test_a_signal_with_two_inputs_is_refused_not_wedging_the_run(stack: St
     assert sent.returncode == 0, sent.stderr
     try:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + 15
+        deadline = loop.time() + 60
         status = None
         while loop.time() < deadline:
             try:
