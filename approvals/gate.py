@@ -12,22 +12,9 @@ from pydantic import ValidationError
 
 from mandate.authority import Authority
 from mandate.decisions import ApprovalRequest, DecisionInput, DecisionKind, RequestStatus, same_person
-from mandate.errors import first_problem
+from mandate.errors import Refused, first_problem
 
 __all__ = ["Refused", "args_hash", "open_request", "parse_payload", "check_decision", "escalate"]
-
-
-class Refused(Exception):
-    """A decision that must not be applied; the message says why, in one line."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(_one_line(message))
-
-
-def _one_line(text: str, limit: int = 300) -> str:
-    """Escape control characters so that text a sender chose can never forge a second line."""
-    cleaned = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
 
 
 def args_hash(args: Mapping[str, Any]) -> str:

@@ -14,6 +14,7 @@ __all__ = [
     "DecisionRefusedError",
     "NoWorkerAnsweredError",
     "AgentPausedError",
+    "Refused",
     "HistoryFileError",
     "first_problem",
 ]
@@ -60,6 +61,28 @@ class NoWorkerAnsweredError(MandateError):
     """Raised when an update is not picked up by any worker within the timeout."""
 
 
+class Refused(Exception):
+    """Raised inside a run when a decision or a kill must not be applied.
+
+    When: an approval names no pending request, comes from someone who may not decide it (or from the
+    person who requested the run), a rejection has no reason, a kill is not from the stop/go owner, or a
+    signal's input is malformed (not JSON, two inputs, a misspelt signal name). A signal cannot answer its
+    sender, so the run records the refusal in its status; an update's validator turns it into an
+    ``ApplicationError`` its sender sees, with nothing written to the history.
+
+    The message says why on one line: control characters a sender chose are escaped, so a refusal can
+    never forge a second line in ``mandate status``.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(self._one_line(message))
+
+    @staticmethod
+    def _one_line(text: str, limit: int = 300) -> str:
+        cleaned = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+        return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+
+
 def first_problem(err: ValidationError, *, what: str = "input") -> str:
     """The first thing pydantic found wrong, as ``field: reason`` on one line."""
     first = err.errors()[0]
@@ -72,6 +95,18 @@ class AgentPausedError(MandateError):
 
     The message names who paused it, why, and the stop/go owner who may ``mandate resume`` it.
     """
+
+
+class KeysError(MandateError):
+    """Raised when the keys file cannot be read or is malformed, or a key cannot be made or found.
+
+    The message names the file and what is wrong with it.
+    """
+
+
+class StatementRefused(Refused):
+    """Raised when a signed statement does not verify: unknown, revoked or expired key, a signature that
+    does not match, an expired statement, or one made for another run, request, tool or arguments."""
 
 
 class HistoryFileError(MandateError):

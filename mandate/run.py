@@ -23,6 +23,7 @@ __all__ = [
     "RunState",
     "StepStatus",
     "Step",
+    "CompensationStatus",
     "Compensation",
     "AgentStatus",
     "AgentResult",
@@ -129,6 +130,15 @@ class Step(BaseModel):
     finished_at: datetime | None = None
 
 
+class CompensationStatus(StrEnum):
+    """What became of one write's compensation (the values are in recorded histories and reports)."""
+
+    PENDING = "pending"  # not run yet
+    DONE = "done"  # undone
+    FAILED = "failed"  # the compensation failed after its retries: the run fails as RollbackIncomplete
+    NOT_UNDOABLE = "not_undoable"  # the tool has no compensation: the write stays
+
+
 class Compensation(BaseModel):
     """How to undo one completed write (run on rollback, newest first)."""
 
@@ -138,7 +148,7 @@ class Compensation(BaseModel):
     irreversible: str | None = None
     args: dict[str, Any]
     idempotency_key: str
-    status: str = "pending"  # pending | done | failed | not_undoable
+    status: CompensationStatus = CompensationStatus.PENDING
     error: str | None = None
 
 
