@@ -1,9 +1,12 @@
-"""How an approval request is made, decided, refused and escalated.
+"""How an approval request is made, decided, refused, escalated, timed out and dropped.
 
-Pure functions over the domain types in ``mandate.decisions``: the workflow calls
-them, they touch no clock, I/O or randomness, so they are safe in workflow code.
+``gate`` holds the rules (the arguments' hash, what a decision must pass); ``book.ApprovalBook`` owns
+every change of a request's state. Both are pure over the domain types in ``mandate.decisions``: they
+touch no clock, I/O or randomness, so they are safe in workflow code.
 """
 
-from mandate.approvals.gate import Refused, args_hash, check_decision, escalate, open_request, parse_payload
+from mandate.approvals.book import ApprovalBook
+from mandate.approvals.gate import args_hash, check_decision, open_request, parse_payload
+from mandate.errors import Refused  # raised here first; kept importable from here
 
-__all__ = ["Refused", "args_hash", "check_decision", "escalate", "open_request", "parse_payload"]
+__all__ = ["ApprovalBook", "Refused", "args_hash", "check_decision", "open_request", "parse_payload"]

@@ -1,4 +1,7 @@
-"""The approval gate: requests bound to exact arguments, and the rules a decision must pass."""
+"""The approval gate: requests bound to exact arguments, and the rules a decision must pass.
+
+The rules only: every change of a request's state is ``approvals.book.ApprovalBook``'s.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from mandate.authority import Authority
 from mandate.decisions import ApprovalRequest, DecisionInput, DecisionKind, RequestStatus, same_person
 from mandate.errors import Refused, first_problem
 
-__all__ = ["Refused", "args_hash", "open_request", "parse_payload", "check_decision", "escalate"]
+__all__ = ["Refused", "args_hash", "open_request", "parse_payload", "check_decision"]
 
 
 def args_hash(args: Mapping[str, Any]) -> str:
@@ -36,6 +39,7 @@ def open_request(
     now: datetime,
     timeout: timedelta,
 ) -> ApprovalRequest:
+    """A new pending request for exactly these arguments (their hash is what an approver approves)."""
     return ApprovalRequest(
         id=request_id,
         step=step,
@@ -49,12 +53,6 @@ def open_request(
         requested_at=now,
         deadline=now + timeout,
     )
-
-
-def escalate(request: ApprovalRequest, now: datetime, timeout: timedelta) -> None:
-    """Widen the request to the escalation group and give them a fresh deadline."""
-    request.escalated = True
-    request.deadline = now + timeout
 
 
 def parse_payload(raw: Any, *, kind: DecisionKind) -> DecisionInput:

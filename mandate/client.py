@@ -1,13 +1,13 @@
-"""Connecting to Temporal: settings from ``temporalio.envconfig``, the pydantic converter on every client."""
+"""Connecting to Temporal: settings from ``temporalio.envconfig``, Mandate's converter on every client."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
 
+from mandate.converter import mandate_data_converter
 from mandate.errors import ConnectionFailedError
 
 __all__ = ["connect", "connect_config"]
@@ -25,10 +25,11 @@ def connect_config(address: str | None = None) -> dict[str, Any]:
 
 
 async def connect(address: str | None = None, **overrides: Any) -> Client:
+    """A client with Mandate's data converter (``mandate.converter``), or ``ConnectionFailedError``."""
     config = connect_config(address)
     config.update(overrides)
     try:
-        return await Client.connect(data_converter=pydantic_data_converter, **config)
+        return await Client.connect(data_converter=mandate_data_converter, **config)
     except RuntimeError as err:
         raise ConnectionFailedError(
             f"cannot reach Temporal at {config['target_host']} ({_first_line(err)}); "

@@ -1,4 +1,4 @@
-"""Pure unit tests of approvals.gate: the rules a decision must pass before it is applied."""
+"""Pure unit tests of approvals: the rules a decision must pass (gate), and every change of a request's state (book)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
-from mandate.approvals.gate import Refused, args_hash, check_decision, escalate, open_request, parse_payload
-from mandate.authority import Authority
+from mandate.approvals import ApprovalBook
+from mandate.approvals.gate import Refused, args_hash, check_decision, open_request, parse_payload
+from mandate.authority import Authority, Policy
+from mandate.charter import ToolPolicy
 from mandate.decisions import (
     ApprovalRequest,
     Channel,
@@ -100,7 +102,7 @@ def test_open_request_binds_the_exact_arguments() -> None:
 def test_escalate_widens_the_eligible_group_and_resets_the_deadline() -> None:
     req = make_request()
     later = NOW + timedelta(hours=4)
-    escalate(req, later, timedelta(hours=1))
+    ApprovalBook().escalate(req, now=later, timeout=timedelta(hours=1))
     assert req.escalated
     assert req.deadline == later + timedelta(hours=1)
     assert req.eligible == ["raj@example.com", "sam@example.com", "cfo@example.com"]
@@ -283,7 +285,7 @@ def test_check_decision_refuses_a_reject_without_reason() -> None:
 
 def test_escalated_request_accepts_the_escalation_person() -> None:
     req = make_request()
-    escalate(req, NOW + timedelta(hours=4), timedelta(hours=1))
+    ApprovalBook().escalate(req, now=NOW + timedelta(hours=4), timeout=timedelta(hours=1))
     assert check_decision({"req-1": req}, decision("cfo@example.com"), kind=APPROVE) is req
     # the original approvers keep their say
     assert check_decision({"req-1": req}, decision("raj@example.com"), kind=APPROVE) is req
@@ -299,3 +301,101 @@ def test_non_escalated_request_refuses_the_escalation_person() -> None:
 def test_an_approver_with_a_newline_is_refused_in_one_line() -> None:
     message = refusal(parse_payload, {"approver": "mallory\nraj@example.com approved"}, kind=APPROVE)
     assert message.startswith("approver:")
+
+
+# --- ApprovalBook: every change of a request's state ---------------------------------------
+
+RULE = ToolPolicy(
+    policy=Policy.APPROVE,
+    approvers=["raj@example.com", "sam@example.com"],
+    escalate_to=["cfo@example.com"],
+    approval_timeout="4h",
+)
+
+
+def book_with_request(requested_by: str = "carol@example.com") -> tuple[ApprovalBook, ApprovalRequest]:
+    book = ApprovalBook()
+    request = book.open(
+        step=3,
+        tool="issue_refund",
+        authority=Authority.WRITE,
+        args={"order_id": 1001, "amount_cents": 2500},
+        rule=RULE,
+        requested_by=requested_by,
+        now=NOW,
+    )
+    return book, request
+
+
+def test_the_book_numbers_requests_and_binds_each_to_its_rule() -> None:
+    book, first = book_with_request()
+    second = book.open(
+        step=4, tool="notify_customer", authority=Authority.WRITE, args={}, rule=RULE,
+        requested_by="carol@example.com", now=NOW,
+    )
+    assert (first.id, second.id) == ("r1", "r2")
+    assert first.step == 3 and first.deadline == NOW + timedelta(hours=4)
+    assert first.approvers == RULE.approvers and first.escalate_to == RULE.escalate_to
+    assert book.pending() == [first, second]
+
+
+def test_a_decision_settles_its_request_once() -> None:
+    book, request = book_with_request()
+    taken = book.decide(
+        decision("sam@example.com", reason="ok"), kind=APPROVE, channel=Channel.SIGNAL, now=NOW, update_id=None
+    )
+    assert request.status is RequestStatus.APPROVED and request.decision == taken
+    assert (taken.request_id, taken.approver, taken.channel, taken.at) == ("r1", "sam@example.com", Channel.SIGNAL, NOW)
+    assert book.decisions == [taken] and book.pending() == [] and book.rejections == 0
+    again = refusal(book.decide, decision("raj@example.com", "r1"), kind=APPROVE, channel=Channel.SIGNAL, now=NOW)
+    assert again == "request r1 is already approved by sam@example.com"
+    assert book.decisions == [taken]
+
+
+def test_a_refused_decision_changes_nothing() -> None:
+    book, request = book_with_request(requested_by="raj@example.com")
+    before = request.model_copy(deep=True)
+    refusal(book.decide, decision("raj@example.com"), kind=APPROVE, channel=Channel.UPDATE, now=NOW)
+    refusal(book.decide, decision("mallory@example.com"), kind=APPROVE, channel=Channel.UPDATE, now=NOW)
+    refusal(book.decide, decision("sam@example.com"), kind=REJECT, channel=Channel.UPDATE, now=NOW)
+    assert request == before and book.decisions == [] and book.pending() == [request]
+
+
+def test_an_update_decision_keeps_its_update_id() -> None:
+    book, _ = book_with_request()
+    decided = book.decide(
+        decision("sam@example.com", reason="no"), kind=REJECT, channel=Channel.UPDATE, now=NOW, update_id="u-1"
+    )
+    assert (decided.kind, decided.update_id) == (REJECT, "u-1")
+    assert book.rejections == 1
+
+
+def test_escalation_then_timeout_rejects_as_mandate() -> None:
+    book, request = book_with_request()
+    book.escalate(request, now=NOW + timedelta(hours=4), timeout=timedelta(hours=4))
+    assert book.escalations == 1 and request.status is RequestStatus.PENDING
+    timed_out = book.time_out(request, now=NOW + timedelta(hours=8), waited=timedelta(hours=4))
+    assert request.status is RequestStatus.REJECTED and request.decision == timed_out
+    assert (timed_out.approver, timed_out.channel, timed_out.reason) == ("mandate", Channel.TIMEOUT, "nobody decided within 4h")
+    assert book.decisions == [timed_out] and book.rejections == 1
+
+
+def test_a_kill_drops_every_pending_request_without_counting_a_decision() -> None:
+    book, first = book_with_request()
+    second = book.open(
+        step=4, tool="issue_refund", authority=Authority.WRITE, args={"order_id": 2}, rule=RULE,
+        requested_by="carol@example.com", now=NOW,
+    )
+    book.decide(decision("sam@example.com", "r1"), kind=APPROVE, channel=Channel.SIGNAL, now=NOW)
+    dropped = book.drop_pending(by="sam@example.com", reason="incident", now=NOW)
+    assert dropped == [second] and second.status is RequestStatus.DROPPED
+    assert second.decision is not None and second.decision.channel is Channel.KILL
+    assert second.decision.reason == "run killed: incident"
+    assert first.status is RequestStatus.APPROVED and len(book.decisions) == 1
+    assert book.why_not(second) == "rejected by sam@example.com via kill: run killed: incident"
+
+
+def test_refused_is_one_class_whichever_module_it_is_imported_from() -> None:
+    from mandate import approvals, errors
+
+    assert approvals.Refused is errors.Refused is Refused

@@ -17,6 +17,7 @@ from mandate.activities.metrics import MonitorActivities
 from mandate.authority import Policy
 from mandate.charter import Charter
 from mandate.contract import LOAD_MANDATE_ACTIVITY, monitor_id
+from mandate.converter import client_with_mandate_converter
 from mandate.errors import AgentNotFoundError
 from mandate.run import GOVERNED_PROTOCOL, AgentMandate, LoadMandateInput
 from mandate.settings import DEFAULT_TASK_QUEUE, load_settings
@@ -110,10 +111,14 @@ def build_worker(
 ) -> Worker:
     """A worker serving every agent that has both a charter and a workflow.
 
-    ``max_cached_runs`` defaults to ``MANDATE_MAX_CACHED_RUNS`` (2,500). ``passthrough_modules``
-    names more packages whose agent workflows the sandbox should import once rather than once per
-    run, as it does Mandate's own; they must keep no mutable module state.
+    The worker decodes with Mandate's data converter (``mandate.converter``) whatever converter
+    ``client`` was built with: a named signal whose input is not JSON then reaches the run, which
+    refuses and records it, instead of being dropped by the SDK. ``max_cached_runs`` defaults to
+    ``MANDATE_MAX_CACHED_RUNS`` (2,500). ``passthrough_modules`` names more packages whose agent
+    workflows the sandbox should import once rather than once per run, as it does Mandate's own;
+    they must keep no mutable module state.
     """
+    client = client_with_mandate_converter(client)
     tools.validate()
     plan = plan_agents(charters, workflows)
     if not plan.workflows:

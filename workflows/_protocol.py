@@ -1,0 +1,49 @@
+"""Which version of the governed loop a run follows, so it keeps that version on any worker that replays it.
+
+New runs take it from ``AgentMandate.protocol``, which the worker's ``load_mandate`` returns and the run
+records in the local-activity marker it writes anyway: no event of its own (``workflow.patched`` costs a
+marker and a ``TemporalChangeVersion`` upsert per run). The versions (``mandate.run.GOVERNED_PROTOCOL``):
+
+1. recorded before the field existed: search attributes written at every change, or coalesced when the
+   run carries the ``coalesce-search-attributes`` patch;
+2. search attributes coalesced: written once per workflow task, where the run waits, only what changed;
+3. an approved write starts in the decision's workflow task, with no search-attribute write first.
+
+The patch is consulted only while replaying history events: every run that carries it is an old history,
+whose first activation is always a replay, and a replay without the marker issues no command, so a new
+run never writes it. A change to what happens *before* the charter is loaded still needs
+``workflow.patched``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from temporalio import workflow
+
+__all__ = ["COALESCE_SEARCH_ATTRIBUTES", "RunProtocol", "coalesce_patched"]
+
+COALESCE_SEARCH_ATTRIBUTES = "coalesce-search-attributes"
+_COALESCED = 2
+_APPROVED_WRITE_WITHOUT_PUBLISH = 3
+
+
+def coalesce_patched() -> bool:
+    """Whether this (old, replayed) run carries the coalesce patch. Call once, before the charter loads."""
+    return workflow.unsafe.is_replaying_history_events() and workflow.patched(COALESCE_SEARCH_ATTRIBUTES)
+
+
+@dataclass(frozen=True)
+class RunProtocol:
+    """The behaviour a run's version asks for."""
+
+    version: int
+    coalesce_patched: bool = False
+
+    @property
+    def coalesces_search_attributes(self) -> bool:
+        return self.coalesce_patched or self.version >= _COALESCED
+
+    @property
+    def publishes_before_approved_write(self) -> bool:
+        return self.version < _APPROVED_WRITE_WITHOUT_PUBLISH
