@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from mandate.converter import mandate_data_converter
 from mandate.worker.agents import discover, replayable_workflows
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
 def _replayer() -> Replayer:
-    return Replayer(workflows=replayable_workflows(discover().workflows), data_converter=pydantic_data_converter)
+    return Replayer(workflows=replayable_workflows(discover().workflows), data_converter=mandate_data_converter)
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

@@ -11,10 +11,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from mandate import search_attributes as sa
+from mandate.converter import mandate_data_converter
 from mandate.errors import MandateError
 
 __all__ = ["temporal_cli_path", "start_dev_server", "ensure_ports_free", "port_taken"]
@@ -111,7 +111,7 @@ async def start_dev_server(
     try:
         with quiet:
             return await WorkflowEnvironment.start_local(
-                data_converter=pydantic_data_converter,
+                data_converter=mandate_data_converter,
                 dev_server_existing_path=temporal_cli_path(),
                 dev_server_database_filename=str(db) if db else None,
                 port=port,

@@ -8,7 +8,6 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import (
     ExecuteWorkflowInput,
     Interceptor,
@@ -18,6 +17,7 @@ from temporalio.worker import (
     WorkflowInterceptorClassInput,
 )
 
+from mandate.converter import mandate_data_converter
 from mandate.run import AgentMandate, AgentStatus
 
 __all__ = ["ReplayOutcome", "replay_history", "replayer"]
@@ -58,7 +58,7 @@ def replayer(workflows: Sequence[type]) -> Replayer:
     # against non-deterministic calls and only slows a review down (6,300 vs 16,000 events/s).
     return Replayer(
         workflows=workflows,
-        data_converter=pydantic_data_converter,
+        data_converter=mandate_data_converter,
         interceptors=[_KeepInstances()],
         workflow_runner=UnsandboxedWorkflowRunner(),
     )
