@@ -265,7 +265,9 @@ async def test_monitor_trips_on_escalations_and_rolls_back(client, task_queue, c
         state = await eventually(lambda: paused(client, "refund-e"), timeout=60, what="refund-e paused")
         assert state.decision is not None and state.decision.action == "rollback"
         assert [b.metric for b in state.decision.evaluation.breaches] == ["escalation_rate"]
-        assert refunded.id in state.decision.workflows
+        # The pause shows at once; the decision is kept, with the runs it touched, once they were told.
+        (decision,) = await eventually(lambda: api.kill_decisions(client, "refund-e"), what="the kill enforced")
+        assert decision.action == "rollback" and refunded.id in decision.workflows, decision
         result = await finished(refunded)
         status = await status_of(refunded)
         assert result.state is RunState.ROLLED_BACK
