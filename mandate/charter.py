@@ -14,7 +14,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from mandate.authority import Authority, Policy
 from mandate.durations import Duration
@@ -28,6 +38,8 @@ __all__ = [
     "Owners",
     "ToolPolicy",
     "KillCriteria",
+    "ModelSection",
+    "MODEL_LIMITS",
     "KillAction",
     "KILL_ACTIONS",
     "THRESHOLDS",
@@ -88,6 +100,29 @@ class KillCriteria(_Strict):
     check_every: Duration = Field(default="30s", validate_default=True)  # type: ignore[assignment]
 
 
+class ModelSection(_Strict):
+    """The model a model-backed agent's planner asks (``[model]``), and what the agent may spend on it."""
+
+    model: str = Field(description="a pydantic-ai model string, or scripted:<name>")
+    system_prompt: str = Field(default="", max_length=20_000)
+    max_model_calls: int = Field(default=20, ge=1, le=1_000)
+    max_tokens: int = Field(default=200_000, ge=1)
+    input_token_price: float | None = Field(default=None, ge=0, description="per million input tokens")
+    output_token_price: float | None = Field(default=None, ge=0, description="per million output tokens")
+
+    @field_validator("model")
+    @classmethod
+    def _model_string(cls, value: str) -> str:
+        value = value.strip()
+        if not value or len(value) > 200 or any(c.isspace() for c in value):
+            raise ValueError("name a model as pydantic-ai does, without spaces, e.g. openai:gpt-4o-mini")
+        return value
+
+
+#: The ``[model]`` fields the readiness audit wants written down rather than left to their defaults.
+MODEL_LIMITS: tuple[str, ...] = ("max_model_calls", "max_tokens", "input_token_price", "output_token_price")
+
+
 #: The kill-criteria thresholds (every ``max_…`` field), in the order the charter lists them.
 THRESHOLDS: tuple[str, ...] = tuple(name for name in KillCriteria.model_fields if name.startswith("max_"))
 
@@ -101,6 +136,16 @@ class Charter(_Strict):
     owners: Owners
     tools: dict[str, ToolPolicy] = Field(default_factory=dict)
     kill_criteria: KillCriteria | None = None
+    model: ModelSection | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_absent_model(self, dump: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A charter without [model] serialises as it did before the section existed: the load_mandate
+        # marker of every other agent keeps its size.
+        data: dict[str, Any] = dump(self)
+        if self.model is None:
+            data.pop("model", None)
+        return data
 
     def policy_for(self, tool: str) -> ToolPolicy:
         """Default deny: a tool the charter does not name is blocked."""

@@ -16,6 +16,7 @@ __all__ = [
     "LOAD_MANDATE_ACTIVITY",
     "EVALUATE_ACTIVITY",
     "ENFORCE_ACTIVITY",
+    "MODEL_STEP_ACTIVITY",
     "MONITOR",
     "monitor_id",
 ]
@@ -59,6 +60,8 @@ class RunFlag(StrEnum):
 LOAD_MANDATE_ACTIVITY = "mandate.load_mandate"
 EVALUATE_ACTIVITY = "mandate.compute_metrics"
 ENFORCE_ACTIVITY = "mandate.enforce_kill"
+#: One call of a model-backed agent's model (``mandate.workflows.model_planner``).
+MODEL_STEP_ACTIVITY = "mandate.model_step"
 
 #: The name a kill sent by an agent's kill-criteria monitor carries.
 MONITOR = "mandate-monitor"

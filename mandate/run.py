@@ -6,7 +6,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    model_serializer,
+)
 
 from mandate.authority import Authority, Policy
 from mandate.charter import Charter, Owners
@@ -52,6 +59,18 @@ class ToolInfo(BaseModel):
     # How long one attempt may run (start-to-close). None: the workflow's default, 5 minutes; also what
     # runs recorded before tools declared it read, so their histories replay unchanged.
     timeout_seconds: float | None = None
+    # The JSON schema of the tool's arguments, for a model to read. Filled only for agents whose charter
+    # has a [model] section, and left out of the serialised form when absent, so no other agent's
+    # load_mandate marker grows.
+    args_schema: dict[str, Any] | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_absent_schema(self, dump: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = dump(self)
+        if self.args_schema is None:
+            data.pop("args_schema", None)
+        return data
+
 
 
 class LoadMandateInput(BaseModel):
@@ -109,6 +128,10 @@ class StepStatus(StrEnum):
     BLOCKED = "blocked"
     REJECTED = "rejected"
     DROPPED = "dropped"
+    # The planner proposed arguments the tool's own model refuses: never run, never put to a person;
+    # a model-backed planner sends the validation error back to the model.
+    INVALID = "invalid"
+
 
 
 class Step(BaseModel):

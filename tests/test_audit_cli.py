@@ -26,15 +26,13 @@ def test_shipped_charters_are_ready():
     result = mandate("audit", "--charters", str(SHIPPED.parent))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].endswith("ready")
-    assert [line.split()[1] for line in lines[1:]] == [
-        "authority",
-        "owners",
-        "tool_pattern",
-        "outcomes",
-        "rollback",
-    ]
-    assert all(line.split()[0] == "ok" for line in lines[1:])
+    headings = [n for n, line in enumerate(lines) if not line.startswith(" ")]
+    assert [lines[n].split()[0] for n in headings] == ["refund-agent", "support-agent"]
+    assert all(lines[n].endswith("ready") for n in headings)
+    five = ["authority", "owners", "tool_pattern", "outcomes", "rollback"]
+    assert [line.split()[1] for line in lines[1 : headings[1]]] == five
+    assert [line.split()[1] for line in lines[headings[1] + 1 :]] == [*five, "model"]  # model-backed: a sixth
+    assert all(lines[n].split()[0] == "ok" for n in range(len(lines)) if n not in headings)
 
 
 def test_audit_fails_naming_the_file_and_the_missing_field(tmp_path: Path):

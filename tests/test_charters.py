@@ -9,7 +9,15 @@ import pytest
 
 import mandate.activities.shop  # noqa: F401  (registers the shop's tools)
 from mandate.authority import Policy
-from mandate.charter import Charter, KillCriteria, Owners, ToolPolicy, load_charter, load_charters
+from mandate.charter import (
+    Charter,
+    KillCriteria,
+    ModelSection,
+    Owners,
+    ToolPolicy,
+    load_charter,
+    load_charters,
+)
 from mandate.errors import CharterError
 from mandate.tools import registry
 
@@ -273,6 +281,7 @@ def test_the_reference_documents_every_field() -> None:
         *(f"`owners.{name}`" for name in Owners.model_fields),
         *(f"`tools.<name>.{name}`" for name in ToolPolicy.model_fields),
         *(f"`kill_criteria.{name}`" for name in KillCriteria.model_fields),
+        *(f"`model.{name}`" for name in ModelSection.model_fields),
     ]
     undocumented = [f for f in fields if f"| {f} |" not in text]
     assert not undocumented, f"docs/charters.md has no row for {undocumented}"

@@ -1,4 +1,5 @@
-"""The five questions of the readiness audit, each answered from one charter view as one ``Check``.
+"""The questions of the readiness audit (five, and a sixth for model-backed agents), each answered from
+one charter view as one ``Check``.
 
 What a charter must be is ``mandate.charter``'s to say (``registry_problems``, ``THRESHOLDS``); these
 add what only the worker layer can see: the workflow classes the agent packages offer, and whether the
@@ -7,17 +8,19 @@ agent's writes can be undone.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mandate.authority import Authority, Policy
-from mandate.charter import THRESHOLDS, registry_problems
+from mandate.charter import MODEL_LIMITS, THRESHOLDS, registry_problems
 from mandate.durations import format_duration
+from mandate.model_calls import SCRIPTED, model_env_names, model_override, scripted_factory, scripted_names
 from mandate.tools import ToolRegistry
 from mandate.worker._audit_view import CharterView
 from mandate.workflows.governed import GovernedAgent
 
-__all__ = ["Check", "authority", "owners", "tool_pattern", "outcomes", "rollback"]
+__all__ = ["Check", "authority", "owners", "tool_pattern", "outcomes", "rollback", "model", "asks_model"]
 
 
 @dataclass(frozen=True)
@@ -197,3 +200,41 @@ def rollback(view: CharterView, tools: ToolRegistry) -> Check:
     if not undoable and not irreversible:
         parts.append("the agent may use no write tool")
     return Check("rollback", True, "; ".join(parts))
+
+
+def asks_model(view: CharterView, workflows: Mapping[str, type]) -> bool:
+    """Whether the sixth question applies: the charter has ``[model]``, or its workflow's planner asks a model."""
+    cls = workflows.get(view.workflow) if view.workflow else None
+    return "model" in (view.raw or {}) or bool(getattr(getattr(cls, "planner", None), "needs_model", False))
+
+
+def model(view: CharterView, workflows: Mapping[str, type]) -> Check:
+    """A model-backed agent: the model named, its calls and tokens bounded, its tokens priced."""
+    raw = view.raw_model
+    if raw is None:
+        return Check(
+            "model",
+            False,
+            f"model: workflow {view.workflow}'s planner asks a model but the charter has no [model] table; add one "
+            "with model, " + ", ".join(MODEL_LIMITS),
+        )
+    section = view.model
+    if section is None:
+        return Check("model", False, view.not_checked("model"))
+    problems = [f"model.{key} is not set" for key in MODEL_LIMITS if key not in raw]
+    if section.model.startswith(SCRIPTED) and scripted_factory(section.model) is None:
+        known = ", ".join(scripted_names()) or "none"
+        problems.append(f"model.model: no scripted model {section.model!r} is registered (known: {known})")
+    if problems:
+        return Check("model", False, "; ".join(problems) + "; write each in [model]")
+    detail = (
+        f"{section.model}: at most {section.max_model_calls} model calls and {section.max_tokens} tokens a run, "
+        f"priced {section.input_token_price:g} / {section.output_token_price:g} per million tokens in / out"
+    )
+    override = model_override(view.name or "")
+    if override is not None and override != section.model:
+        names = " or ".join(model_env_names(view.name or ""))
+        detail += f"; {names} replaces it with {override} here"
+    if importlib.util.find_spec("pydantic_ai") is None:
+        detail += "; pydantic-ai is not installed here: its runs fail until `pip install 'mandate[ai]'`"
+    return Check("model", True, detail)

@@ -13,7 +13,14 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from mandate.charter import KillCriteria, Owners, ToolPolicy, charter_problems, read_charter_data
+from mandate.charter import (
+    KillCriteria,
+    ModelSection,
+    Owners,
+    ToolPolicy,
+    charter_problems,
+    read_charter_data,
+)
 from mandate.errors import CharterError
 
 __all__ = ["CharterView", "read_view", "question_for"]
@@ -28,6 +35,8 @@ def question_for(field_path: str) -> str | None:
         return "authority"
     if field_path == "kill_criteria.action":
         return "rollback"
+    if head == "model":
+        return "model"
     if head == "kill_criteria":
         return "outcomes"
     return None
@@ -44,6 +53,7 @@ class CharterView:
     tools: dict[str, ToolPolicy] = field(default_factory=dict)
     tool_names: list[str] = field(default_factory=list)
     kill: KillCriteria | None = None
+    model: ModelSection | None = None
     errors: dict[str, CharterError] = field(default_factory=dict)  # question -> first error under it
     broken: list[CharterError] = field(default_factory=list)  # every error found, in order
 
@@ -72,6 +82,11 @@ class CharterView:
     @property
     def raw_kill(self) -> dict[str, Any] | None:
         value = (self.raw or {}).get("kill_criteria")
+        return value if isinstance(value, dict) else None
+
+    @property
+    def raw_model(self) -> dict[str, Any] | None:
+        value = (self.raw or {}).get("model")
         return value if isinstance(value, dict) else None
 
     @property
@@ -111,4 +126,6 @@ def read_view(path: Path) -> CharterView:
         # action does not keep the thresholds from being audited.
         thresholds = {key: value for key, value in view.raw_kill.items() if key != "action"}
         view.kill = _parsed(KillCriteria, thresholds)
+    if view.raw_model is not None:
+        view.model = _parsed(ModelSection, view.raw_model)
     return view

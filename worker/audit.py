@@ -11,6 +11,9 @@ Five questions, one ``Check`` each, asked of every charter:
 - ``rollback``: the breach action is written down, and every write the agent may make can be undone
   (a registered compensation) or is declared irreversible with a reason.
 
+A model-backed agent (a ``[model]`` table, or a workflow whose planner asks a model) is asked a sixth,
+``model``: the model named, its calls and tokens per run bounded, its tokens priced.
+
 The functions here are pure: they read charter files and inspect the registry and the workflow classes
 they are given, never a Temporal server. A charter that does not load is reported, never raised: each
 ``CharterError`` that ``mandate.charter`` finds in it (``file: field: reason``) is the detail of the
@@ -31,6 +34,7 @@ from mandate.worker._audit_view import read_view
 
 __all__ = [
     "QUESTIONS",
+    "MODEL_QUESTION",
     "THRESHOLDS",
     "Check",
     "AgentAudit",
@@ -48,6 +52,8 @@ QUESTIONS: dict[str, str] = {
     "outcomes": "outcomes measured",
     "rollback": "rollback and shutdown defined",
 }
+#: Asked only of model-backed agents, after the five.
+MODEL_QUESTION: dict[str, str] = {"model": "model named, bounded and priced"}
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,8 @@ def audit_charter(path: Path, *, tools: ToolRegistry, workflows: Mapping[str, ty
         "outcomes": lambda: ask.outcomes(view),
         "rollback": lambda: ask.rollback(view, tools),
     }
+    if ask.asks_model(view, workflows):
+        answer["model"] = lambda: ask.model(view, workflows)
     checks = []
     for question, asked in answer.items():
         failed = view.errors.get(question)

@@ -22,6 +22,7 @@ from mandate.errors import AgentNotFoundError
 from mandate.run import GOVERNED_PROTOCOL, AgentMandate, LoadMandateInput
 from mandate.settings import DEFAULT_TASK_QUEUE, load_settings
 from mandate.tools import ToolRegistry, registry
+from mandate.worker._planners import effective_charter, planner_activities, tool_info
 from mandate.workflows.governed import GovernedAgent
 from mandate.workflows.monitor import KillMonitor, MonitorInput
 
@@ -51,11 +52,11 @@ class MandateActivities:
 
 def mandate_of(charter: Charter, tools: ToolRegistry) -> AgentMandate:
     """What a run of the charter's agent is governed by: the charter, its tools and their compensations."""
-    infos = {}
+    charter, infos = effective_charter(charter), {}  # MANDATE_MODEL(_<AGENT>) overrides a [model]
     for name in charter.tools:
         spec = tools.get(name)
         if spec is not None:
-            infos[name] = spec.info()
+            infos[name] = tool_info(spec, charter)  # with its argument schema when a model reads it
             if spec.compensation and (comp := tools.get(spec.compensation)):
                 infos[comp.name] = comp.info()
     return AgentMandate(charter=charter, tools=infos, protocol=GOVERNED_PROTOCOL)
@@ -140,6 +141,7 @@ def build_worker(
             mandate_activities.load_mandate,
             monitor_activities.compute,
             monitor_activities.enforce,
+            *planner_activities(plan.workflows, plan.charters, tools),  # mandate.model_step, planners' own
         ],
         max_concurrent_activities=max_concurrent_activities,
         max_cached_workflows=max_cached_runs or load_settings().max_cached_runs,

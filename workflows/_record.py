@@ -93,6 +93,16 @@ class RunRecord:
         step.error = error
         step.finished_at = now
 
+    def record_invalid(self, proposal: ToolProposal, mandate: AgentMandate, now: datetime) -> bool:
+        """A proposal whose arguments the tool refuses (``proposal.invalid``) is recorded as an invalid
+        step, neither run nor put to a person; True when it was, False for a proposal to take."""
+        if proposal.invalid is None:
+            return False
+        info, rule = mandate.tools.get(proposal.tool), mandate.charter.policy_for(proposal.tool)
+        step = self.start_step(proposal, info, rule, now)
+        self.end_step(step, StepStatus.INVALID, now, error=f"invalid arguments: {proposal.invalid}")
+        return True
+
     def status(self) -> AgentStatus:
         charter = self.mandate.charter if self.mandate else None
         return AgentStatus(

@@ -54,7 +54,7 @@ with workflow.unsafe.imports_passed_through():
     from mandate.workflows._tools import blocked_because, call_tool, error_message, tool_timeout
     from mandate.workflows._visibility import Visibility
     from mandate.workflows._waiting import ApprovalWait
-    from mandate.workflows.planner import Finish, PlanContext, Planner, ToolProposal
+    from mandate.workflows.planner import Finish, Planner, RunPlanning, ToolProposal
 
 __all__ = ["GovernedAgent"]
 
@@ -188,14 +188,16 @@ class GovernedAgent:
         )
 
     async def _plan_and_act(self, run_input: AgentRunInput, mandate: AgentMandate) -> Finish:
+        planning = RunPlanning(self.planner, self.agent, run_input.input, mandate)  # the run's own planner state
         while self._run.kill is None:
             if len(self._run.steps) >= MAX_STEPS:
                 return Finish(outcome="step_limit", summary=f"stopped after {MAX_STEPS} steps", failed=True)
-            context = PlanContext(agent=self.agent, input=run_input.input, steps=list(self._run.steps))
-            proposal = await self.planner.propose(context)
+            proposal = await planning.propose(list(self._run.steps))
+            self._run.cost += proposal.cost  # what planning cost: a model call's tokens, priced by the charter
             if isinstance(proposal, Finish):
                 return proposal
-            await self._take(proposal, mandate)
+            if not self._run.record_invalid(proposal, mandate, workflow.now()):
+                await self._take(proposal, mandate)
         return Finish(outcome="killed", summary="stopped by a kill")
 
     async def _take(self, proposal: ToolProposal, mandate: AgentMandate) -> None:
