@@ -10,9 +10,12 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from mandate import search_attributes as sa
-from mandate.contract import ENFORCE_ACTIVITY, EVALUATE_ACTIVITY, RunFlag, Signal
+from mandate.contract import ENFORCE_ACTIVITY, EVALUATE_ACTIVITY, MONITOR, RunFlag, Signal
 from mandate.decisions import KillInput
+from mandate.errors import KeysError
 from mandate.outcomes import EnforceInput, EnforceResult, MetricsQuery, OutcomeMetrics
+from mandate.signer import Signer
+from mandate.statements import SignedStatement
 
 __all__ = ["compute_metrics", "MonitorActivities"]
 
@@ -21,6 +24,16 @@ _CLOSED_BAD = "('Failed', 'Terminated', 'TimedOut', 'Canceled')"
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _runs_of(agent: str, workflow_type: str | None, task_queue: str | None) -> str:
+    """The visibility filter for an agent's runs: by its workflow type and task queue when known."""
+    where = f"{sa.AGENT.name} = '{_quote(agent)}'"
+    if workflow_type:
+        where += f" AND WorkflowType = '{_quote(workflow_type)}'"
+    if task_queue:
+        where += f" AND TaskQueue = '{_quote(task_queue)}'"
+    return where
 
 
 def _quote(value: str) -> str:
@@ -35,7 +48,10 @@ async def compute_metrics(
     start = end - timedelta(seconds=query.window_seconds)
     if query.since and query.since > start:
         start = query.since
-    base = f"{sa.AGENT.name} = '{_quote(query.agent)}' AND StartTime >= '{_iso(start)}' AND StartTime <= '{_iso(end)}'"
+    base = (
+        f"{_runs_of(query.agent, query.workflow_type, query.task_queue)} "
+        f"AND StartTime >= '{_iso(start)}' AND StartTime <= '{_iso(end)}'"
+    )
 
     async def count(extra: str = "") -> int:
         return (await client.count_workflows(f"{base} AND {extra}" if extra else base)).count
@@ -90,28 +106,55 @@ class MonitorActivities:
 
     @activity.defn(name=ENFORCE_ACTIVITY)
     async def enforce(self, order: EnforceInput) -> EnforceResult:
-        """Tell every running run of the agent (or one run) to stop, and to roll back if asked."""
+        """Tell every running run of the agent (or one run) to stop, and to roll back if asked.
+
+        The order each run gets is signed: the stop/go owner's statement for a kill by hand, or one the
+        monitor's service key signs here for a breach. A run that cannot be reached (its signal allowance
+        used up, say) is named in the result, never retried without end.
+        """
         if order.action == "pause":
             return EnforceResult(workflows=[])
+        statement = order.statement or self._sign_breach(order)
         if order.workflow:
             targets = [order.workflow]
         else:
-            query = f"{sa.AGENT.name} = '{_quote(order.agent)}' AND ExecutionStatus = 'Running'"
+            query = f"{_runs_of(order.agent, order.workflow_type, order.task_queue)} AND ExecutionStatus = 'Running'"
             targets = [wf.id async for wf in self._client.list_workflows(query)]
         gate = asyncio.Semaphore(50)
-        kill = KillInput(by=order.by, reason=order.reason, rollback=order.action == "rollback")
+        kill = KillInput(by=order.by, reason=order.reason, rollback=order.action == "rollback", statement=statement)
+        unreachable: list[str] = []
 
         async def stop(workflow_id: str) -> str | None:
             handle = self._client.get_workflow_handle(workflow_id)
             async with gate:
                 try:
-                    await handle.signal(Signal.KILL, kill)
+                    await asyncio.wait_for(handle.signal(Signal.KILL, kill), timeout=30)
                 except RPCError as err:
-                    if err.status is RPCStatusCode.NOT_FOUND:
-                        return None  # it ended since the list was read
-                    raise
+                    if err.status is not RPCStatusCode.NOT_FOUND:  # NOT_FOUND: it ended since the list was read
+                        unreachable.append(f"{workflow_id}: {err.message}"[:300])
+                    return None
+                except TimeoutError:
+                    unreachable.append(f"{workflow_id}: no answer from the server in 30 s")
+                    return None
             activity.heartbeat(workflow_id)
             return workflow_id
 
         touched = await asyncio.gather(*(stop(w) for w in targets))
-        return EnforceResult(workflows=sorted(w for w in touched if w))
+        return EnforceResult(
+            workflows=sorted(w for w in touched if w), statement=statement, unreachable=sorted(unreachable)
+        )
+
+    def _sign_breach(self, order: EnforceInput) -> SignedStatement | None:
+        """The monitor's own kill, signed with the service key this worker holds (if it holds one)."""
+        try:
+            signer = Signer.of(MONITOR)
+        except KeysError as err:
+            activity.logger.warning(f"kill not signed: {err}")
+            return None
+        return signer.kill(
+            namespace=activity.info().workflow_namespace or "",
+            agent=order.agent,
+            workflow_id=order.workflow or "",
+            rollback=order.action == "rollback",
+            reason=order.reason,
+        )

@@ -11,7 +11,7 @@ from temporalio.exceptions import ApplicationError
 
 from mandate.activities.shop_db import connect
 from mandate.authority import Authority
-from mandate.tools import current_tool_context, tool
+from mandate.tools import claim_nonce, current_tool_context, tool
 
 __all__ = [
     "OrderRef",
@@ -176,12 +176,22 @@ def _issued_refund(db: sqlite3.Connection, order_id: int) -> sqlite3.Row | None:
 def record_refund(args: RefundArgs, idempotency_key: str) -> RefundReceipt:
     """Write the refund once per key: a retry or replay with the same key returns the first receipt.
 
-    An order is refunded at most once: a second key for an order with an issued refund is refused.
+    An order is refunded at most once: a second key for an order with an issued refund is refused. A key
+    seen with other arguments is refused too, never answered with another write's receipt. The approval
+    the call runs under is used once, in this same transaction (``claim_nonce``).
     """
     with connect() as db:
+        claim_nonce(db)
         existing = db.execute(
             "SELECT * FROM refunds WHERE idempotency_key = ?", (idempotency_key,)
         ).fetchone()
+        if existing is not None and (existing["order_id"], existing["amount_cents"]) != (args.order_id, args.amount_cents):
+            raise ApplicationError(
+                f"idempotency key {idempotency_key!r} already refunded order {existing['order_id']}; "
+                f"it cannot stand for a refund of order {args.order_id}",
+                type="ToolRefused",
+                non_retryable=True,
+            )
         if existing is None:
             order = db.execute("SELECT * FROM orders WHERE id = ?", (args.order_id,)).fetchone()
             if order is None:
@@ -255,6 +265,7 @@ async def notify_customer(args: NoticeArgs) -> NoticeReceipt:
 
     def write() -> NoticeReceipt:
         with connect() as db:
+            claim_nonce(db)
             db.execute(
                 "INSERT OR IGNORE INTO notifications (order_id, email, message, idempotency_key) VALUES (?, ?, ?, ?)",
                 (args.order_id, args.email, args.message, key),

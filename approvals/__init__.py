@@ -7,6 +7,17 @@ touch no clock, I/O or randomness, so they are safe in workflow code.
 
 from mandate.approvals.book import ApprovalBook
 from mandate.approvals.gate import args_hash, check_decision, open_request, parse_payload
+from mandate.approvals.proof import Proof, RunIdentity, signature_required
 from mandate.errors import Refused  # raised here first; kept importable from here
 
-__all__ = ["ApprovalBook", "Refused", "args_hash", "check_decision", "open_request", "parse_payload"]
+__all__ = [
+    "ApprovalBook",
+    "Proof",
+    "Refused",
+    "RunIdentity",
+    "args_hash",
+    "check_decision",
+    "open_request",
+    "parse_payload",
+    "signature_required",
+]

@@ -14,7 +14,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from mandate.approvals.gate import check_decision, open_request
+from mandate.approvals.gate import check_decider, find_pending, open_request
+from mandate.approvals.proof import Proof, Proven
 from mandate.authority import Authority
 from mandate.charter import ToolPolicy
 from mandate.decisions import (
@@ -39,6 +40,8 @@ class ApprovalBook:
     def __init__(self) -> None:
         self.requests: dict[str, ApprovalRequest] = {}
         self.decisions: list[Decision] = []
+        #: From protocol 4, what a decision must prove (set once the run has loaded its mandate).
+        self.proof: Proof | None = None
 
     # ------------------------------------------------------------------ reading
 
@@ -94,9 +97,21 @@ class ApprovalBook:
         self.requests[request.id] = request
         return request
 
-    def check(self, payload: DecisionInput, *, kind: DecisionKind) -> ApprovalRequest:
+    def check(self, payload: DecisionInput, *, kind: DecisionKind, now: datetime) -> ApprovalRequest:
         """The pending request this decision would apply to; ``Refused`` if it may not. Changes nothing."""
-        return check_decision(self.requests, payload, kind=kind)
+        return self._checked(payload, kind=kind, now=now)[0]
+
+    def _checked(
+        self, payload: DecisionInput, *, kind: DecisionKind, now: datetime
+    ) -> tuple[ApprovalRequest, Proven]:
+        if self.proof is None:  # runs before protocol 4: the approver is the name sent
+            request = find_pending(self.requests, payload.request_id)
+            proven = Proven(who=payload.approver, reason=payload.reason, statement=None, verified=False)
+        else:
+            request = find_pending(self.requests, self.proof.request_named(payload))
+            proven = self.proof.decision(payload, request, kind=kind, now=now)
+        check_decider(request, proven.who, proven.reason, kind=kind)
+        return request, proven
 
     def decide(
         self,
@@ -108,15 +123,17 @@ class ApprovalBook:
         update_id: str | None = None,
     ) -> Decision:
         """Apply a person's decision after ``check``; ``Refused`` (and nothing changed) if it may not."""
-        request = self.check(payload, kind=kind)
+        request, proven = self._checked(payload, kind=kind, now=now)
         decision = Decision(
             request_id=request.id,
             kind=kind,
-            approver=payload.approver,
-            reason=payload.reason,
+            approver=proven.who,
+            reason=proven.reason,
             channel=channel,
             at=now,
             update_id=update_id,
+            statement=proven.statement,
+            verified=proven.verified,
         )
         self._settle(request, decision)
         return decision

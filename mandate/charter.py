@@ -79,6 +79,10 @@ class ToolPolicy(_Strict):
     approval_timeout: Duration = Field(default="4h", validate_default=True)  # type: ignore[assignment]
     escalate_to: list[Person] = Field(default_factory=list)
     reason: str | None = Field(default=None, description="why a write tool may run without approval")
+    accept_unsigned: bool | None = Field(
+        default=None,
+        description="accept decisions by plain name (not signed); default: no for write tools, yes for reads",
+    )
 
     @model_validator(mode="after")
     def _approvers_for_approval(self) -> ToolPolicy:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from mandate.authority import Authority
+from mandate.statements import SignedStatement
 
 __all__ = [
     "DecisionKind",
@@ -76,6 +77,9 @@ class DecisionInput(BaseModel):
     ) = None
     approver: Name
     reason: Reason = ""
+    # The signed statement that proves the decision (``mandate approve`` signs; ``mandate sign`` prints one
+    # to paste as the UI signal's input). Its signer is the approver and its reason the reason.
+    statement: SignedStatement | None = None
 
 
 class DecideInput(DecisionInput):
@@ -97,6 +101,10 @@ class Decision(BaseModel):
     channel: Channel
     at: datetime
     update_id: str | None = None
+    # Runs from protocol 4: the statement that proved the decision, verified by the run, or None when the
+    # charter accepted an unsigned decision for the tool (the approver is then a name as sent, not proven).
+    statement: SignedStatement | None = None
+    verified: bool = False
 
 
 class ApprovalRequest(BaseModel):
@@ -143,6 +151,8 @@ class KillInput(BaseModel):
     by: Name
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
     rollback: bool = False
+    # The stop/go owner's (or the monitor's service key's) signed kill; required from protocol 4.
+    statement: SignedStatement | None = None
 
 
 class KillRequest(KillInput):
@@ -159,3 +169,5 @@ class KillRecord(BaseModel):
     reason: str
     rollback: bool
     channel: Channel
+    statement: SignedStatement | None = None
+    verified: bool = False

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from mandate.charter import KillAction
+from mandate.statements import SignedStatement
 
 __all__ = [
     "OutcomeMetrics",
@@ -32,6 +33,10 @@ class MetricsQuery(BaseModel):
     since: datetime | None = Field(
         default=None, description="ignore runs started before this (the last resume)"
     )
+    # Count only runs of the charter's own workflow type on Mandate's task queue: search attributes are
+    # whatever a starter wrote, so a workflow of another type that claims MandateAgent is not counted.
+    workflow_type: str | None = None
+    task_queue: str | None = None
 
 
 class OutcomeMetrics(BaseModel):
@@ -82,6 +87,10 @@ class KillDecision(BaseModel):
     evaluation: Evaluation | None = None
     workflows: list[str] = Field(default_factory=list)
     workflow: str | None = Field(default=None, description="set when one run was killed by hand")
+    # The signed order: the stop/go owner's, or the one the monitor's service key signed for a breach.
+    statement: SignedStatement | None = None
+    verified: bool = False
+    unreachable: list[str] = Field(default_factory=list, description="runs the kill could not reach")
 
 
 class PauseState(BaseModel):
@@ -102,12 +111,20 @@ class EnforceInput(BaseModel):
     by: str
     reason: str
     workflow: str | None = None
+    workflow_type: str | None = None
+    task_queue: str | None = None
+    # The stop/go owner's signed kill, passed on to each run; None for a breach, which the enforcing
+    # activity signs with the monitor's service key.
+    statement: SignedStatement | None = None
 
 
 class EnforceResult(BaseModel):
     workflows: list[str]
+    statement: SignedStatement | None = None
+    unreachable: list[str] = Field(default_factory=list)
 
 
 class ResumeInput(BaseModel):
     by: str
     reason: str
+    statement: SignedStatement | None = None

@@ -18,6 +18,8 @@ from pydantic import (
 from mandate.authority import Authority, Policy
 from mandate.charter import Charter, Owners
 from mandate.decisions import ApprovalRequest, Decision, KillRecord, RefusedDecision
+from mandate.keys import KeySet
+from mandate.statements import SignedStatement
 
 __all__ = [
     "GOVERNED_PROTOCOL",
@@ -44,6 +46,9 @@ class AgentRunInput(BaseModel):
 
     input: dict[str, Any] = Field(default_factory=dict)
     requested_by: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    # The requester's signed start (``mandate start`` signs as --requested-by): it proves who asked, so
+    # self-approval is checked against a proven requester. Runs from protocol 4 refuse to start without it.
+    start: SignedStatement | None = None
 
 
 class ToolInfo(BaseModel):
@@ -72,9 +77,12 @@ class ToolInfo(BaseModel):
         return data
 
 
-
 class LoadMandateInput(BaseModel):
     agent: str
+    # From protocol 4 the worker also checks the start: the requester's statement and the agent's pause.
+    requested_by: str | None = None
+    input_hash: str | None = None
+    start: SignedStatement | None = None
 
 
 # The version of the governed loop's behaviour after the charter is loaded. The worker's
@@ -85,7 +93,9 @@ class LoadMandateInput(BaseModel):
 #   2: coalesced search attributes, no patch marker
 #   3: an approved write starts without publishing first: the attributes still read "waiting" while
 #      it runs and are written at the run's next wait, once instead of twice
-GOVERNED_PROTOCOL = 3
+#   4: signed authority: decisions, kills and the start are signed statements the run verifies (a tool
+#      may accept unsigned decisions if its charter says so); a write's idempotency key names the run
+GOVERNED_PROTOCOL = 4
 
 
 class AgentMandate(BaseModel):
@@ -94,6 +104,14 @@ class AgentMandate(BaseModel):
     charter: Charter
     tools: dict[str, ToolInfo]
     protocol: int = 1
+    # Protocol 4: the public keys of the people this charter names (and the monitor's service key), and
+    # the digest of the keys file they came from, so a replay verifies with the keys then in force.
+    keys: KeySet = Field(default_factory=KeySet)
+    # Protocol 4: why the worker refused to start the run (unsigned or forged start, agent paused).
+    refused: str | None = None
+    # Protocol 4: the namespace the run lives in, as the worker saw it (a replay runs in another), which
+    # every statement the run verifies must name.
+    namespace: str = ""
 
 
 class ToolCallInput(BaseModel):
@@ -102,6 +120,9 @@ class ToolCallInput(BaseModel):
     agent: str
     args: dict[str, Any]
     idempotency_key: str | None = None
+    # The signed statement the call runs under: the approval of a gated write, or the kill that
+    # ordered a compensation. The activity verifies it again with the worker's own keys.
+    authority: SignedStatement | None = None
 
 
 class ToolCallResult(BaseModel):
@@ -131,7 +152,6 @@ class StepStatus(StrEnum):
     # The planner proposed arguments the tool's own model refuses: never run, never put to a person;
     # a model-backed planner sends the validation error back to the model.
     INVALID = "invalid"
-
 
 
 class Step(BaseModel):

@@ -9,12 +9,13 @@ idempotency key of the call to the function.
 from __future__ import annotations
 
 import inspect
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import structlog
 from pydantic import BaseModel, ValidationError
@@ -25,8 +26,18 @@ from mandate.authority import Authority
 from mandate.durations import parse_duration
 from mandate.errors import ToolRegistryError, first_problem
 from mandate.run import ToolCallInput, ToolCallResult, ToolInfo
+from mandate.statements import Statement
 
-__all__ = ["ToolContext", "ToolSpec", "ToolRegistry", "registry", "tool", "current_tool_context"]
+__all__ = [
+    "ToolContext",
+    "ToolSpec",
+    "ToolRegistry",
+    "ToolGuard",
+    "registry",
+    "tool",
+    "current_tool_context",
+    "claim_nonce",
+]
 
 ArgsT = TypeVar("ArgsT", bound=BaseModel)
 ResultT = TypeVar("ResultT", bound=BaseModel)
@@ -43,6 +54,8 @@ class ToolContext:
     run_id: str
     idempotency_key: str | None
     attempt: int
+    #: The verified statement the call runs under (a gated write's approval, a compensation's kill).
+    approval: Statement | None = None
 
 
 _current: ContextVar[ToolContext | None] = ContextVar("mandate_tool_context", default=None)
@@ -115,10 +128,10 @@ class ToolRegistry:
     def specs(self) -> list[ToolSpec]:
         return [self._tools[n] for n in self.names()]
 
-    def activities(self, names: Sequence[str] | None = None) -> list[Callable[..., Any]]:
-        """The activities of ``names`` (default: every tool)."""
-        chosen = self.names() if names is None else sorted(names)
-        return [self._tools[n].activity for n in chosen if n in self._tools]
+    def activities(self, names: Sequence[str] | None = None, *, guard: ToolGuard | None = None) -> list[Callable[..., Any]]:
+        """The activities of ``names`` (default: every tool); with a ``guard``, each call must pass it first."""
+        chosen = [self._tools[n] for n in (self.names() if names is None else sorted(names)) if n in self._tools]
+        return [_make_activity(spec, guard) if guard else spec.activity for spec in chosen]
 
     def validate(self) -> None:
         """Check cross-references: compensations exist and are write tools."""
@@ -133,6 +146,16 @@ class ToolRegistry:
                     raise ToolRegistryError(
                         f"compensation {comp.name!r} must be declared with compensates={spec.name!r}"
                     )
+
+
+class ToolGuard(Protocol):
+    """What a worker checks before any tool runs: which run calls it, and on whose authority.
+
+    ``admit`` returns the verified statement the call runs under (or None when the charter lets the tool
+    run without one) and raises a non-retryable ``ApplicationError`` of type ``ToolRefused`` otherwise.
+    """
+
+    def admit(self, spec: ToolSpec, call: ToolCallInput, info: activity.Info) -> Statement | None: ...
 
 
 registry = ToolRegistry()
@@ -202,10 +225,11 @@ def tool(
     return decorate
 
 
-def _make_activity(spec: ToolSpec) -> Callable[[ToolCallInput], Awaitable[ToolCallResult]]:
+def _make_activity(spec: ToolSpec, guard: ToolGuard | None = None) -> Callable[[ToolCallInput], Awaitable[ToolCallResult]]:
     @activity.defn(name=spec.name)
     async def run_tool(call: ToolCallInput) -> ToolCallResult:
         info = activity.info()
+        approval = guard.admit(spec, call, info) if guard is not None else None
         try:
             args = spec.args_model.model_validate(call.args)
         except ValidationError as err:
@@ -220,6 +244,7 @@ def _make_activity(spec: ToolSpec) -> Callable[[ToolCallInput], Awaitable[ToolCa
             run_id=info.workflow_run_id or "",
             idempotency_key=call.idempotency_key,
             attempt=info.attempt,
+            approval=approval,
         )
         token = _current.set(ctx)
         started = time.monotonic()
@@ -244,3 +269,35 @@ def _make_activity(spec: ToolSpec) -> Callable[[ToolCallInput], Awaitable[ToolCa
 
     run_tool.__name__ = run_tool.__qualname__ = f"tool_{spec.name}"
     return run_tool
+
+
+NONCES_TABLE = """CREATE TABLE IF NOT EXISTS mandate_nonces (
+    key_id TEXT NOT NULL, nonce TEXT NOT NULL, workflow_id TEXT NOT NULL, run_id TEXT NOT NULL,
+    request_id TEXT NOT NULL, PRIMARY KEY (key_id, nonce))"""
+
+
+def claim_nonce(db: sqlite3.Connection) -> None:
+    """Use the current call's approval once, inside the tool's own write transaction.
+
+    Call it in the transaction that makes the write: the statement's nonce is recorded with the run and
+    request it approved, so the same statement can never approve another write; a retry of this very
+    call (same run, same request) passes. A call that runs on no statement records nothing.
+    """
+    approval = current_tool_context().approval
+    if approval is None:
+        return
+    db.execute(NONCES_TABLE)
+    seen = db.execute(
+        "SELECT workflow_id, run_id, request_id FROM mandate_nonces WHERE key_id = ? AND nonce = ?",
+        (approval.key_id, approval.nonce),
+    ).fetchone()
+    here = (approval.workflow_id, approval.run_id, approval.request_id)
+    if seen is None:
+        db.execute("INSERT INTO mandate_nonces VALUES (?, ?, ?, ?, ?)", (approval.key_id, approval.nonce, *here))
+    elif tuple(seen) != here:
+        raise ApplicationError(
+            f"the statement signed by {approval.signer} (nonce {approval.nonce[:8]}…) was already used for "
+            f"{seen[0]} {seen[2]}; a statement approves one write once",
+            type="ToolRefused",
+            non_retryable=True,
+        )

@@ -32,6 +32,21 @@ from mandate.tools import registry  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 CHARTERS = REPO / "charters"
 
+# Every person the tests' charters name gets a demo key in the session's MANDATE_HOME, as `mandate dev`
+# makes them; the requester and outsiders get theirs when they first sign (a demo keys file).
+DEMO_PEOPLE = [
+    "mandate-monitor",
+    "ana@example.com",
+    "raj@example.com",
+    "qi@example.com",
+    "sam@example.com",
+    "cfo@example.com",
+    "bob@example.com",
+]
+from mandate.keys import ensure_demo_keys  # noqa: E402
+
+ensure_demo_keys(DEMO_PEOPLE)
+
 
 def _executable(name: str) -> str:
     beside = Path(sys.executable).parent / name

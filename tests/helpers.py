@@ -12,6 +12,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
 from mandate.run import AgentResult, AgentRunInput, AgentStatus
+from mandate.signer import Signer
 from mandate.workflows.refund_agent import RefundAgent
 
 T = TypeVar("T")
@@ -27,12 +28,53 @@ async def start_refund(
 ) -> WorkflowHandle:
     """Start a refund run. The session's tests share one shop, which refunds an order once: a test
     that gets a refund issued needs an order no other test refunds or expects to be refundable."""
+    order = {"order_id": order_id, "reason": reason}
+    start = Signer.of(requested_by).start(
+        namespace=client.namespace, agent=RefundAgent.agent, workflow_id=workflow_id, input=order
+    )
     return await client.start_workflow(
         RefundAgent.run,
-        AgentRunInput(input={"order_id": order_id, "reason": reason}, requested_by=requested_by),
+        AgentRunInput(input=order, requested_by=requested_by, start=start),
         id=workflow_id,
         task_queue=task_queue,
     )
+
+
+async def signed_decision(
+    handle: WorkflowHandle, approver: str, *, approve: bool = True, reason: str = "", request_id: str | None = None
+) -> dict:
+    """A decision signed by ``approver`` for the run's pending request, as `mandate sign` prints it (a dict
+    to send as the ``approve`` / ``reject`` signal's one input)."""
+    status = await handle.query("status", result_type=AgentStatus)
+    pending = [r for r in status.pending if request_id in (None, r.id)]
+    assert pending, f"{handle.id} has no pending request {request_id or ''}"
+    request = pending[0]
+    description = await handle.describe()
+    statement = Signer.of(approver).decision(
+        approve=approve,
+        namespace="default",
+        agent=status.agent,
+        workflow_id=handle.id,
+        run_id=description.run_id or "",
+        request_id=request.id,
+        tool=request.tool,
+        args_hash=request.args_hash,
+        reason=reason,
+    )
+    return statement.model_dump(mode="json")
+
+
+async def signed_kill(handle: WorkflowHandle, by: str, *, reason: str, rollback: bool = False, fleet: bool = False) -> dict:
+    """A kill signed by ``by`` for this run (or, with ``fleet``, for every run of its agent)."""
+    status = await handle.query("status", result_type=AgentStatus)
+    statement = Signer.of(by).kill(
+        namespace="default",
+        agent=status.agent,
+        workflow_id="" if fleet else handle.id,
+        rollback=rollback,
+        reason=reason,
+    )
+    return statement.model_dump(mode="json")
 
 
 async def eventually(

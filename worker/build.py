@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import structlog
-from temporalio import activity
+from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
@@ -18,11 +18,14 @@ from mandate.authority import Policy
 from mandate.charter import Charter
 from mandate.contract import LOAD_MANDATE_ACTIVITY, monitor_id
 from mandate.converter import client_with_mandate_converter
-from mandate.errors import AgentNotFoundError
+from mandate.errors import AgentNotFoundError, KeysError
+from mandate.keys import load_keys
 from mandate.run import GOVERNED_PROTOCOL, AgentMandate, LoadMandateInput
 from mandate.settings import DEFAULT_TASK_QUEUE, load_settings
 from mandate.tools import ToolRegistry, registry
 from mandate.worker._planners import effective_charter, planner_activities, tool_info
+from mandate.worker.start_check import StartCheck, keys_for
+from mandate.worker.tool_guard import CharterGuard
 from mandate.workflows.governed import GovernedAgent
 from mandate.workflows.monitor import KillMonitor, MonitorInput
 
@@ -34,12 +37,14 @@ _log = structlog.get_logger("mandate.worker")
 class MandateActivities:
     """Activities Mandate itself needs, bound to the worker's charters and tools."""
 
-    def __init__(self, charters: Mapping[str, Charter], tools: ToolRegistry) -> None:
+    def __init__(self, charters: Mapping[str, Charter], tools: ToolRegistry, client: Client | None = None) -> None:
         self._charters = dict(charters)
         self._tools = tools
+        self._start = StartCheck(client)
 
     @activity.defn(name=LOAD_MANDATE_ACTIVITY)
     async def load_mandate(self, request: LoadMandateInput) -> AgentMandate:
+        """The run's charter, tools and keys; for an agent run, also whether it may start at all."""
         charter = self._charters.get(request.agent)
         if charter is None:
             raise ApplicationError(
@@ -47,7 +52,19 @@ class MandateActivities:
                 type="AgentNotServed",
                 non_retryable=True,
             )
-        return mandate_of(charter, self._tools)
+        try:
+            keys = load_keys()
+        except KeysError as err:
+            raise ApplicationError(str(err), type="KeysError") from None
+        mandate = mandate_of(charter, self._tools)
+        mandate.keys = keys_for(charter, keys, request.requested_by)
+        info = activity.info()
+        mandate.namespace = info.workflow_namespace or ""
+        if request.requested_by is not None:  # an agent's run (the monitor loads its charter too)
+            mandate.refused = await self._start.refusal(
+                request, namespace=info.workflow_namespace or "", workflow_id=info.workflow_id or "", keys=keys
+            )
+        return mandate
 
 
 def mandate_of(charter: Charter, tools: ToolRegistry) -> AgentMandate:
@@ -124,7 +141,10 @@ def build_worker(
     plan = plan_agents(charters, workflows)
     if not plan.workflows:
         raise AgentNotFoundError("no agent to serve: the charters directory has no charter")
-    mandate_activities = MandateActivities(plan.charters, tools)
+    mandate_activities = MandateActivities(plan.charters, tools, client)
+    agents_by_type = {
+        workflow._Definition.must_from_class(cls).name or "": cls.agent for cls in plan.workflows
+    }
     monitor_activities = MonitorActivities(client)
     _log.info(
         "worker_built",
@@ -137,7 +157,7 @@ def build_worker(
         task_queue=task_queue,
         workflows=[*plan.workflows, KillMonitor],
         activities=[
-            *tools.activities(served_tools(plan.charters, tools)),
+            *tools.activities(served_tools(plan.charters, tools), guard=CharterGuard(plan.charters, agents_by_type)),
             mandate_activities.load_mandate,
             monitor_activities.compute,
             monitor_activities.enforce,

@@ -58,17 +58,22 @@ class Inbox:
                 non_retryable=True,
             )
         try:
-            self._run.approvals.check(decision, kind=decision.decision)
+            self._run.approvals.check(decision, kind=decision.decision, now=now)
         except Refused as refusal:
             raise ApplicationError(str(refusal), type="DecisionRefused", non_retryable=True) from None
 
     def decision_update(self, decision: DecideInput, *, update_id: str | None, now: datetime) -> Decision:
-        """A validated ``decide`` update: applied, and returned to its sender."""
-        return self.applied(
-            self._run.approvals.decide(
+        """A validated ``decide`` update: applied, and returned to its sender.
+
+        The validator ran the same checks; should one still refuse here, the update fails, never the task.
+        """
+        try:
+            decided = self._run.approvals.decide(
                 decision, kind=decision.decision, channel=Channel.UPDATE, now=now, update_id=update_id
             )
-        )
+        except Refused as refusal:
+            raise ApplicationError(str(refusal), type="DecisionRefused", non_retryable=True) from None
+        return self.applied(decided)
 
     def applied(self, decision: Decision) -> Decision:
         """A decision (a person's, or the timeout's) was applied: a rejection is rework; publish; log."""
@@ -110,7 +115,10 @@ class Inbox:
 
     def kill_update(self, order: KillInput, now: datetime) -> KillRecord:
         """A validated ``kill`` update: obeyed, and the kill returned to its sender."""
-        record = self._kill_order(order.model_dump(), Channel.UPDATE, now)
+        try:
+            record = self._kill_order(order.model_dump(), Channel.UPDATE, now)
+        except Refused as refusal:
+            raise ApplicationError(str(refusal), type="KillRefused", non_retryable=True) from None
         self.stop(record)
         return record
 
@@ -134,6 +142,7 @@ class Inbox:
             killed_by=self._run.kill.by if self._run.kill else None,
             finished=self._run.finished,
             now=now,
+            proof=self._run.approvals.proof,
         )
 
     # ------------------------------------------------------------------------ anything else

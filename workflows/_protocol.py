@@ -7,7 +7,9 @@ marker and a ``TemporalChangeVersion`` upsert per run). The versions (``mandate.
 1. recorded before the field existed: search attributes written at every change, or coalesced when the
    run carries the ``coalesce-search-attributes`` patch;
 2. search attributes coalesced: written once per workflow task, where the run waits, only what changed;
-3. an approved write starts in the decision's workflow task, with no search-attribute write first.
+3. an approved write starts in the decision's workflow task, with no search-attribute write first;
+4. signed authority: decisions, kills and the start are statements the run verifies, a write's
+   idempotency key names the run (``<workflow id>:<run id>:<request>``) and its activity gets the approval.
 
 The patch is consulted only while replaying history events: every run that carries it is an old history,
 whose first activation is always a replay, and a replay without the marker issues no command, so a new
@@ -26,6 +28,7 @@ __all__ = ["COALESCE_SEARCH_ATTRIBUTES", "RunProtocol", "coalesce_patched"]
 COALESCE_SEARCH_ATTRIBUTES = "coalesce-search-attributes"
 _COALESCED = 2
 _APPROVED_WRITE_WITHOUT_PUBLISH = 3
+_SIGNED_AUTHORITY = 4
 
 
 def coalesce_patched() -> bool:
@@ -47,3 +50,12 @@ class RunProtocol:
     @property
     def publishes_before_approved_write(self) -> bool:
         return self.version < _APPROVED_WRITE_WITHOUT_PUBLISH
+
+    @property
+    def signed_authority(self) -> bool:
+        return self.version >= _SIGNED_AUTHORITY
+
+    def idempotency_prefix(self, workflow_id: str, run_id: str) -> str:
+        """What a write's idempotency key starts with: the run too from protocol 4, so a new run that
+        reuses a workflow id can never be answered with an earlier run's receipt."""
+        return f"{workflow_id}:{run_id}" if self.signed_authority else workflow_id

@@ -54,9 +54,13 @@ class Rollback:
             )
         )
 
-    async def run(self, timeout_of: Callable[[str], timedelta]) -> None:
-        """Run every pending compensation, newest first; a cancellation of the run does not stop it."""
-        task = asyncio.create_task(self._compensate_all(timeout_of))
+    async def run(self, timeout_of: Callable[[str], timedelta], kill: KillRecord) -> None:
+        """Run every pending compensation, newest first; a cancellation of the run does not stop it.
+
+        Each compensation carries the kill's signed statement: the activity undoes a write only on the
+        stop/go owner's or the monitor's signed order for this run.
+        """
+        task = asyncio.create_task(self._compensate_all(timeout_of, kill))
         while not task.done():
             try:
                 await asyncio.shield(task)
@@ -76,7 +80,7 @@ class Rollback:
         )
         return (ROLLBACK_INCOMPLETE if failed else ROLLED_BACK), summary
 
-    async def _compensate_all(self, timeout_of: Callable[[str], timedelta]) -> None:
+    async def _compensate_all(self, timeout_of: Callable[[str], timedelta], kill: KillRecord) -> None:
         for comp in reversed(self.compensations):
             if comp.status is not CompensationStatus.PENDING or comp.compensation is None:
                 continue
@@ -84,7 +88,12 @@ class Rollback:
             try:
                 await workflow.execute_activity(
                     comp.compensation,
-                    ToolCallInput(agent=self._agent, args=comp.args, idempotency_key=comp.idempotency_key),
+                    ToolCallInput(
+                        agent=self._agent,
+                        args=comp.args,
+                        idempotency_key=comp.idempotency_key,
+                        authority=kill.statement,
+                    ),
                     result_type=ToolCallResult,
                     start_to_close_timeout=timeout_of(comp.compensation),
                     retry_policy=COMPENSATION_RETRY,

@@ -12,6 +12,7 @@ from temporalio.workflow import ActivityCancellationType
 from mandate.authority import Policy
 from mandate.charter import Charter, ToolPolicy
 from mandate.run import AgentMandate, Step, ToolCallInput, ToolCallResult, ToolInfo
+from mandate.statements import SignedStatement
 
 __all__ = ["TOOL_TIMEOUT", "TOOL_RETRY", "blocked_because", "call_tool", "tool_timeout", "error_message"]
 
@@ -41,14 +42,16 @@ def tool_timeout(mandate: AgentMandate | None, tool: str) -> timedelta:
     return timedelta(seconds=info.timeout_seconds) if info and info.timeout_seconds else TOOL_TIMEOUT
 
 
-async def call_tool(step: Step, *, agent: str, mandate: AgentMandate) -> ToolCallResult:
-    """Run a step's tool as its activity; a write's idempotency key goes with it.
+async def call_tool(
+    step: Step, *, agent: str, mandate: AgentMandate, authority: SignedStatement | None = None
+) -> ToolCallResult:
+    """Run a step's tool as its activity; a write's idempotency key and its approval go with it.
 
     A cancellation of the run waits for the call to end, so a write's outcome is always known.
     """
     return await workflow.execute_activity(
         step.tool,
-        ToolCallInput(agent=agent, args=step.args, idempotency_key=step.idempotency_key),
+        ToolCallInput(agent=agent, args=step.args, idempotency_key=step.idempotency_key, authority=authority),
         result_type=ToolCallResult,
         start_to_close_timeout=tool_timeout(mandate, step.tool),
         retry_policy=TOOL_RETRY,

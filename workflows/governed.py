@@ -25,6 +25,7 @@ from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from mandate.approvals import Proof, RunIdentity, args_hash
     from mandate.authority import Authority, Policy
     from mandate.contract import LOAD_MANDATE_ACTIVITY, Query, RunFlag, Signal, Update
     from mandate.decisions import (
@@ -46,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         Step,
         StepStatus,
     )
+    from mandate.statements import SignedStatement
     from mandate.workflows import _protocol, _signals
     from mandate.workflows._inbox import Inbox
     from mandate.workflows._kill import cancelled_by_temporal
@@ -157,6 +159,12 @@ class GovernedAgent:
         self._visibility.coalesce = patched
         mandate = self._run.mandate = await self._load_mandate()
         self._protocol = _protocol.RunProtocol(mandate.protocol, coalesce_patched=patched)
+        if self._protocol.signed_authority:
+            info = workflow.info()
+            identity = RunIdentity(mandate.namespace or info.namespace, info.workflow_id, info.run_id, self.agent)
+            self._run.approvals.proof = Proof(identity, mandate.keys, mandate.charter)
+            if mandate.refused is not None:
+                return await self._refuse_start(mandate.refused)
         if self._protocol.coalesces_search_attributes:
             self._visibility.coalesce_from(workflow.info().typed_search_attributes)
         self._run.set_state(RunState.RUNNING)
@@ -178,10 +186,19 @@ class GovernedAgent:
         return await self._end(ApplicationError(failed, type="AgentRunFailed") if finish.failed else None)
 
     async def _load_mandate(self) -> AgentMandate:
-        """Hook: the charter and tools of this agent, from the worker, recorded in the history as a marker."""
+        """Hook: the charter and tools of this agent, from the worker, recorded in the history as a marker.
+
+        The worker also checks the start: the requester's signed statement and the agent's pause.
+        """
+        run_input = self._run.input
         return await workflow.execute_local_activity(
             LOAD_MANDATE_ACTIVITY,
-            LoadMandateInput(agent=self.agent),
+            LoadMandateInput(
+                agent=self.agent,
+                requested_by=run_input.requested_by,
+                input_hash=args_hash(run_input.input),
+                start=run_input.start,
+            ),
             result_type=AgentMandate,
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RetryPolicy(maximum_attempts=3, non_retryable_error_types=["AgentNotServed"]),
@@ -212,7 +229,8 @@ class GovernedAgent:
             self._run.flag(RunFlag.VIOLATION)
             self._log("policy_violation", tool=proposal.tool, reason=why)
             return
-        key, publish = f"{self._run.workflow_id}:step-{step.index}", True
+        run_key = self._protocol.idempotency_prefix(self._run.workflow_id, workflow.info().run_id)
+        key, publish, authority = f"{run_key}:step-{step.index}", True, None
         if rule.policy is Policy.APPROVE:
             request = await self._approval.ask(step, rule)
             if request.status is not RequestStatus.APPROVED:
@@ -221,17 +239,18 @@ class GovernedAgent:
                 return
             step.status = StepStatus.RUNNING
             # From protocol 3 the decision and the write it allows go out in one workflow task.
-            key, publish = f"{self._run.workflow_id}:{request.id}", self._protocol.publishes_before_approved_write
+            key, publish = f"{run_key}:{request.id}", self._protocol.publishes_before_approved_write
+            authority = request.decision.statement if request.decision else None
         step.idempotency_key = key if info.authority is Authority.WRITE else None
         if publish:
             self._visibility.flush()
-        await self._run_tool(step, mandate)
+        await self._run_tool(step, mandate, authority)
 
-    async def _run_tool(self, step: Step, mandate: AgentMandate) -> None:
+    async def _run_tool(self, step: Step, mandate: AgentMandate, authority: SignedStatement | None) -> None:
         info = mandate.tools[step.tool]
         self._log("tool_scheduled", tool=step.tool, authority=info.authority.value)
         try:
-            result = await call_tool(step, agent=self.agent, mandate=mandate)
+            result = await call_tool(step, agent=self.agent, mandate=mandate, authority=authority)
         except ActivityError as err:
             self._run.flag(RunFlag.TOOL_ERROR)
             self._run.end_step(step, StepStatus.FAILED, workflow.now(), error=error_message(err))
@@ -255,11 +274,18 @@ class GovernedAgent:
             return await self._end(None)
         self._run.set_state(RunState.ROLLING_BACK)
         self._visibility.flush()
-        await self._rollback.run(lambda tool: tool_timeout(self._run.mandate, tool))
+        await self._rollback.run(lambda tool: tool_timeout(self._run.mandate, tool), kill)
         self._run.outcome, self._run.summary = self._rollback.outcome(kill)
         self._run.set_state(RunState.ROLLED_BACK)
         incomplete = self._run.outcome == ROLLBACK_INCOMPLETE
         return await self._end(ApplicationError(self._run.summary, type="RollbackIncomplete") if incomplete else None)
+
+    async def _refuse_start(self, why: str) -> AgentResult:
+        """The worker refused this start (unsigned or forged, or the agent is paused): end at once."""
+        self._run.outcome, self._run.summary = "start_refused", why
+        self._run.set_state(RunState.FAILED)
+        self._log("start_refused", reason=why)
+        return await self._end(ApplicationError(f"{self.agent} refused to start: {why}", type="StartRefused"))
 
     async def _end(self, failure: ApplicationError | None) -> AgentResult:
         """Publish the final state, let every handler finish, then fail with ``failure`` or return."""

@@ -11,7 +11,7 @@ is kept with its evidence. The history stays small through continue-as-new.
 from __future__ import annotations
 
 import contextlib
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from pydantic import BaseModel, Field
@@ -20,6 +20,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from mandate.approvals.proof import verify_fleet_order
     from mandate.charter import KillCriteria
     from mandate.contract import (
         ENFORCE_ACTIVITY,
@@ -31,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         monitor_id,
     )
     from mandate.decisions import KillRequest, same_person
+    from mandate.errors import Refused
     from mandate.outcomes import (
         Breach,
         EnforceInput,
@@ -44,12 +46,16 @@ with workflow.unsafe.imports_passed_through():
         ResumeInput,
     )
     from mandate.run import AgentMandate, LoadMandateInput
+    from mandate.statements import Act, SignedStatement, verify_statement
 
 __all__ = ["KillMonitor", "MonitorInput", "monitor_id"]
 
+SIGNED_AUTHORITY = "signed-authority"
 KEEP_DECISIONS = 20
 CHECKS_PER_RUN = 200
 IDLE_RELOAD = timedelta(minutes=5)
+#: Enforcement is bounded: a run that cannot be reached is named, not retried without end.
+ENFORCE_RETRY = RetryPolicy(maximum_attempts=3, non_retryable_error_types=["KeysError"])
 
 
 class MonitorInput(BaseModel):
@@ -98,10 +104,16 @@ class KillMonitor:
         self._mandate: AgentMandate | None = None
         self._busy = False
         self._pending_kill: KillDecision | None = None
+        # Monitors started before signed authority took names as sent; new ones (and every replay of
+        # one) take the patch, so kills and resumes must be signed by the stop/go owner.
+        self._signed = True
 
     @workflow.run
     async def run(self, monitor_input: MonitorInput) -> None:
+        self._signed = workflow.patched(SIGNED_AUTHORITY)
         await self._reload()
+        if self._signed:
+            self._check_carried()
         for _ in range(self._checks_per_run):
             assert self._mandate is not None and self._pause is not None
             criteria = self._mandate.charter.kill_criteria
@@ -154,6 +166,7 @@ class KillMonitor:
                 agent=self._agent,
                 window_seconds=criteria.window.total_seconds(),
                 since=self._pause.since,
+                **self._runs_filter(),
             ),
             result_type=OutcomeMetrics,
             start_to_close_timeout=timedelta(minutes=2),
@@ -177,6 +190,42 @@ class KillMonitor:
                 )
             )
 
+    def _runs_filter(self) -> dict[str, str]:
+        """Signed monitors count and stop only runs of the charter's workflow type on this task queue."""
+        if not self._signed or self._mandate is None:
+            return {}
+        return {"workflow_type": self._mandate.charter.workflow, "task_queue": workflow.info().task_queue}
+
+    def _check_carried(self) -> None:
+        """What a continue-as-new (or a restart with input someone wrote) carried is verified, not trusted.
+
+        A carried decision whose statement does not verify with today's keys is kept but marked unverified;
+        a resume that does not verify moves no window: the monitor judges every run again.
+        """
+        assert self._mandate is not None and self._pause is not None
+        for decision in self._decisions:
+            decision.verified = self._verifies(decision)
+        last_resume = next((d for d in reversed(self._decisions) if d.action == "resume"), None)
+        if self._pause.since is not None and (last_resume is None or not last_resume.verified):
+            self._pause = self._pause.model_copy(update={"since": None})
+        if self._pause.decision is not None:
+            self._pause.decision.verified = self._verifies(self._pause.decision)
+
+    def _verifies(self, decision: KillDecision) -> bool:
+        assert self._mandate is not None
+        if decision.statement is None or not same_person(decision.statement.signer, decision.by):
+            return False
+        try:
+            verify_statement(
+                decision.statement,
+                self._mandate.keys,
+                now=datetime.fromtimestamp(decision.statement.issued_at, UTC),
+                expect={"agent": self._agent},
+            )
+        except Refused:
+            return False
+        return True
+
     async def _act(self, decision: KillDecision) -> None:
         assert self._pause is not None
         self._busy = True
@@ -197,12 +246,18 @@ class KillMonitor:
                     by=decision.by,
                     reason=decision.reason,
                     workflow=decision.workflow,
+                    statement=decision.statement,
+                    **self._runs_filter(),
                 ),
                 result_type=EnforceResult,
                 start_to_close_timeout=timedelta(minutes=10),
                 heartbeat_timeout=timedelta(minutes=2),
+                retry_policy=ENFORCE_RETRY,
             )
             decision.workflows = result.workflows
+            decision.unreachable = result.unreachable
+            if decision.statement is None and result.statement is not None:  # a breach: the service key signed
+                decision.statement, decision.verified = result.statement, True
             self._decisions.append(decision)
             del self._decisions[:-KEEP_DECISIONS]
             workflow.logger.warning(
@@ -231,11 +286,30 @@ class KillMonitor:
                 non_retryable=True,
             )
 
+    def _signed_order(self, statement: SignedStatement | None, act: Act, workflow_id: str) -> None:
+        """Refuse (as an update error) a kill or resume that the stop/go owner did not sign."""
+        if not self._signed or self._mandate is None or self._pause is None:
+            return
+        try:
+            verify_fleet_order(
+                statement,
+                act=act,
+                keys=self._mandate.keys,
+                namespace=self._mandate.namespace or workflow.info().namespace,
+                agent=self._agent,
+                stop_go=self._pause.stop_go_owner,
+                workflow_id=workflow_id,
+                now=workflow.now(),
+            )
+        except Refused as refusal:
+            raise ApplicationError(str(refusal), type="NotStopGoOwner", non_retryable=True) from None
+
     @workflow.update(name=Update.KILL)
     async def kill(self, order: KillRequest) -> KillDecision:
         """The stop/go owner stops the fleet (or one run)."""
         await workflow.wait_condition(lambda: self._pause is not None)  # the charter is still loading
         self._require_stop_go(order.by)
+        self._signed_order(order.statement, Act.KILL, order.workflow or "")
         await workflow.wait_condition(lambda: self._pending_kill is None and not self._busy)
         decision = KillDecision(
             at=workflow.now(),
@@ -244,6 +318,8 @@ class KillMonitor:
             reason=order.reason,
             action="rollback" if order.rollback else "cancel",
             workflow=order.workflow,
+            statement=order.statement,
+            verified=self._signed and order.statement is not None,
         )
         self._pending_kill = decision
         await workflow.wait_condition(lambda: any(d is decision for d in self._decisions))
@@ -253,6 +329,7 @@ class KillMonitor:
     def _validate_kill(self, order: KillRequest) -> None:
         if self._pause is not None:  # before the charter loads, the handler checks instead
             self._require_stop_go(order.by)
+            self._signed_order(order.statement, Act.KILL, order.workflow or "")
 
     @workflow.update(name=Update.RESUME)
     def resume(self, order: ResumeInput) -> PauseState:
@@ -263,7 +340,13 @@ class KillMonitor:
         )
         self._decisions.append(
             KillDecision(
-                at=workflow.now(), agent=self._agent, by=order.by, reason=order.reason, action="resume"
+                at=workflow.now(),
+                agent=self._agent,
+                by=order.by,
+                reason=order.reason,
+                action="resume",
+                statement=order.statement,
+                verified=self._signed and order.statement is not None,
             )
         )
         return self._pause
@@ -273,6 +356,7 @@ class KillMonitor:
         if self._pause is None:
             raise ApplicationError(f"{self._agent} is not paused", type="NotPaused", non_retryable=True)
         self._require_stop_go(order.by)
+        self._signed_order(order.statement, Act.RESUME, "")
         if not self._pause.paused:
             raise ApplicationError(f"{self._agent} is not paused", type="NotPaused", non_retryable=True)
 

@@ -21,11 +21,13 @@ from temporalio.service import RPCError
 
 from mandate.api._server import TRANSIENT, describe, require_worker
 from mandate.contract import Query, Update
-from mandate.decisions import DecideInput, Decision, DecisionKind
-from mandate.errors import DecisionRefusedError, NoWorkerAnsweredError, first_problem
+from mandate.decisions import ApprovalRequest, DecideInput, Decision, DecisionKind
+from mandate.errors import DecisionRefusedError, KeysError, NoWorkerAnsweredError, first_problem
 from mandate.run import AgentStatus
+from mandate.signer import Signer
+from mandate.statements import SignedStatement
 
-__all__ = ["EXPIRY_GRACE_SECONDS", "decide"]
+__all__ = ["EXPIRY_GRACE_SECONDS", "decide", "pending_request"]
 
 EXPIRY_GRACE_SECONDS = 2.0
 
@@ -48,13 +50,7 @@ async def decide(
     this call has said that nothing was decided.
     """
     try:
-        payload = DecideInput(
-            request_id=request_id,
-            approver=approver,
-            reason=reason,
-            decision=decision,
-            expires_at=datetime.now(UTC) + timeout,
-        )
+        DecideInput(request_id=request_id, approver=approver, reason=reason, decision=decision)
     except ValidationError as err:
         raise DecisionRefusedError(first_problem(err)) from None
     handle = client.get_workflow_handle(workflow_id)
@@ -63,6 +59,15 @@ async def decide(
         status = description.status.name.lower() if description.status else "unknown"
         raise DecisionRefusedError(f"{workflow_id} is {status}; there is nothing left to decide")
     await require_worker(client, task_queue or description.task_queue)
+    statement, no_key = await _signed(client, handle, description.run_id, decision, approver, reason, request_id)
+    payload = DecideInput(
+        request_id=statement.request_id if statement else request_id,
+        approver=approver,
+        reason=reason,
+        decision=decision,
+        expires_at=datetime.now(UTC) + timeout,
+        statement=statement,
+    )
     update_id = f"decide-{uuid.uuid4().hex}"
     try:
         # A little longer than the expiry, so that a worker taking the update at the last moment
@@ -74,7 +79,7 @@ async def decide(
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
-        raise DecisionRefusedError(message) from None
+        raise DecisionRefusedError(f"{message} ({no_key})" if no_key else message) from None
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError, RPCError) as err:
         # The answer was lost, not necessarily the decision: a busy server can drop the reply to an
         # update a worker has applied (and the run may have finished since). Ask the run itself.
@@ -90,6 +95,50 @@ async def decide(
             "(the decision expires unapplied); check that `mandate worker` is running, then send the same "
             "command again"
         ) from None
+
+
+async def _signed(
+    client: Client,
+    handle: WorkflowHandle[Any, Any],
+    run_id: str | None,
+    decision: DecisionKind,
+    approver: str,
+    reason: str,
+    request_id: str | None,
+) -> tuple[SignedStatement | None, str | None]:
+    """The decision signed with ``approver``'s key, bound to the run, the request and its arguments.
+
+    With no key for ``approver`` on this machine the decision goes unsigned (a tool whose charter accepts
+    that takes it); the second value then says why, for the refusal of a tool that does not.
+    """
+    try:
+        signer = Signer.of(approver)
+    except KeysError as err:
+        return None, str(err)
+    request = await pending_request(handle, request_id)
+    if request is None:
+        return None, None  # the run refuses it and says why: nothing pending, or no such request
+    agent = (await handle.query(Query.STATUS, result_type=AgentStatus)).agent
+    statement = signer.decision(
+        approve=decision is DecisionKind.APPROVE,
+        namespace=client.namespace,
+        agent=agent,
+        workflow_id=handle.id,
+        run_id=run_id or "",
+        request_id=request.id,
+        tool=request.tool,
+        args_hash=request.args_hash,
+        reason=reason,
+    )
+    return statement, None
+
+
+async def pending_request(handle: WorkflowHandle[Any, Any], request_id: str | None) -> ApprovalRequest | None:
+    """The request a decision is for: the one named, or the only one pending."""
+    pending = await handle.query(Query.PENDING_APPROVALS, result_type=list[ApprovalRequest])
+    if request_id is not None:
+        return next((r for r in pending if r.id == request_id), None)
+    return pending[0] if len(pending) == 1 else None
 
 
 async def _decision_taken(handle: WorkflowHandle[Any, Any], update_id: str) -> Decision | None:

@@ -19,6 +19,7 @@ from mandate.contract import Query, Update, monitor_id
 from mandate.decisions import KillRequest
 from mandate.errors import DecisionRefusedError, MandateError, NoWorkerAnsweredError
 from mandate.outcomes import KillDecision, PauseState, ResumeInput
+from mandate.signer import Signer
 
 __all__ = ["pause_state", "kill_agent", "resume_agent", "kill_decisions"]
 
@@ -71,11 +72,14 @@ async def kill_agent(
     timeout: float = 120,
 ) -> KillDecision:
     """The stop/go owner stops the agent's fleet (pause + cancel or roll back), or one run of it."""
+    statement = Signer.of(by).kill(
+        namespace=client.namespace, agent=agent, workflow_id=workflow_id or "", rollback=rollback, reason=reason
+    )
     return await _monitor_update(
         client,
         agent,
         Update.KILL,
-        KillRequest(by=by, reason=reason, rollback=rollback, workflow=workflow_id),
+        KillRequest(by=by, reason=reason, rollback=rollback, workflow=workflow_id, statement=statement),
         KillDecision,
         timeout,
     )
@@ -85,8 +89,9 @@ async def resume_agent(
     client: Client, agent: str, *, by: str, reason: str, timeout: float = 30
 ) -> PauseState:
     """The stop/go owner lifts a stop; the monitor then judges only runs started from now on."""
+    statement = Signer.of(by).resume(namespace=client.namespace, agent=agent, reason=reason)
     return await _monitor_update(
-        client, agent, Update.RESUME, ResumeInput(by=by, reason=reason), PauseState, timeout
+        client, agent, Update.RESUME, ResumeInput(by=by, reason=reason, statement=statement), PauseState, timeout
     )
 
 

@@ -23,6 +23,7 @@ from mandate.contract import Query
 from mandate.decisions import ApprovalRequest
 from mandate.errors import AgentNotFoundError, AgentPausedError, MandateError, NoWorkerAnsweredError
 from mandate.run import AgentRunInput, AgentStatus, RunState
+from mandate.signer import Signer
 
 __all__ = [
     "ClosedState",
@@ -127,10 +128,13 @@ async def start_agent(
             f"`mandate resume {agent}`"
         )
     workflow_id = workflow_id or f"{agent}-{uuid.uuid4().hex[:12]}"
+    start = Signer.of(requested_by).start(
+        namespace=client.namespace, agent=agent, workflow_id=workflow_id, input=input
+    )
     try:
         handle = await client.start_workflow(
             charter.workflow,
-            AgentRunInput(input=input, requested_by=requested_by),
+            AgentRunInput(input=input, requested_by=requested_by, start=start),
             id=workflow_id,
             task_queue=task_queue,
             search_attributes=start_search_attributes(agent, charter, requested_by),

@@ -5,7 +5,7 @@ import sys
 
 import typer
 
-from mandate.cli import decide, fleet, init, review, runs, serve  # noqa: F401  (register the commands)
+from mandate.cli import decide, fleet, init, keys, review, runs, serve  # noqa: F401  (register the commands)
 from mandate.cli.app import app
 
 __all__ = ["app", "main"]

@@ -10,6 +10,7 @@ from mandate import api
 from mandate.cli._agents import catalogue, charters_of
 from mandate.cli._render import console, esc, print_json, show_metrics
 from mandate.cli.app import AddressOpt, AppOpt, ChartersOpt, JsonOpt, app, client, fail, run
+from mandate.settings import load_settings
 
 AgentArg = Annotated[str, typer.Argument(metavar="AGENT", help="the agent's name, as its charter names it")]
 
@@ -83,7 +84,9 @@ def metrics(
         span = parse_duration(window)
     except ValueError as err:
         fail(f"--window: {err}")
-    agents = [agent] if agent else sorted(charters_of(catalogue(apps, charters)))
+    chartered = charters_of(catalogue(apps, charters))
+    agents = [agent] if agent else sorted(chartered)
+    queue = load_settings().task_queue
 
     async def main() -> list[Any]:
         from mandate.activities.metrics import compute_metrics
@@ -91,7 +94,15 @@ def metrics(
 
         connected = await client(address)
         return [
-            await compute_metrics(connected, MetricsQuery(agent=a, window_seconds=span.total_seconds()))
+            await compute_metrics(
+                connected,
+                MetricsQuery(
+                    agent=a,
+                    window_seconds=span.total_seconds(),
+                    workflow_type=chartered[a].workflow if a in chartered else None,
+                    task_queue=queue,
+                ),
+            )
             for a in agents
         ]
 

@@ -43,6 +43,7 @@ def dev(
     _ports_free(port, ui_port)
     settings = load_settings()
     found, served = serving(apps, charters, allow_unready)
+    demo_keys(served)
     db_path = db or settings.server_db
     log = settings.home / "dev-server.log"
 
@@ -135,5 +136,24 @@ def demo(
     _ports_free(port, ui_port)
     found = catalogue(apps, charters)
     served = charters_of(found)
+    demo_keys(served)
     keep_serving = not exit_after and sys.stdin.isatty()
     run(lambda: tell(served, found.workflows, port=port, ui_port=ui_port, keep_serving=keep_serving))
+
+
+def demo_keys(served: dict[str, Any]) -> None:
+    """On this machine's demo keys file (never the risk owner's): a key for every person the served
+    charters name and for the monitor, so the README's commands sign as they run. Says so."""
+    from mandate.errors import MandateError
+    from mandate.keys import ensure_demo_keys, keys_path
+    from mandate.worker.start_check import people_named
+
+    try:
+        made = ensure_demo_keys(people_named(served.values()))
+    except MandateError as err:
+        fail(str(err))
+    if made:
+        console.print(
+            f"demo keys made for {len(made)} people in {esc(str(keys_path()))} (demo only: production points "
+            "MANDATE_KEYS at the risk owner's keys file)"
+        )

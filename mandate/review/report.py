@@ -21,8 +21,10 @@ from mandate.review.events import (
     messages,
     when,
 )
+from mandate.review.proofs import proof_of, start_proof
 from mandate.review.replay import ReplayOutcome
 from mandate.run import Compensation, Step
+from mandate.statements import sha256_of
 
 __all__ = ["IncidentReport", "TimelineEntry", "ApprovalEntry", "Message", "build_report"]
 
@@ -59,6 +61,7 @@ class ApprovalEntry(BaseModel):
     sender_identity: str | None = None
     decided_at: datetime | None = None
     reason: str | None = None
+    proof: str | None = None
 
 
 class IncidentReport(BaseModel):
@@ -75,6 +78,7 @@ class IncidentReport(BaseModel):
         str  # Temporal's: completed, failed, canceled, terminated, timed out, ...; running while open
     )
     requested_by: str | None
+    start_proof: str
     input: dict[str, Any]
     state: str | None  # the final state: the run's own, unless Temporal ended the run (then close_status)
     run_state: str | None  # the state the run's own code last set, as the replay rebuilt it
@@ -88,6 +92,7 @@ class IncidentReport(BaseModel):
     violations: list[TimelineEntry]
     escalations: int
     killed: KillRecord | None
+    kill_proof: str | None
     kill_identity: str | None
     kill_evidence: list[dict[str, Any]]
     compensations: list[Compensation]
@@ -213,6 +218,23 @@ def build_report(
             (m.identity for m in received if m.name == "kill" and status.killed.by in m.payload), None
         )
 
+    keys = mandate.keys if mandate else None
+    protocol = mandate.protocol if mandate else 1
+    # A history file does not say which namespace it came from: everything else a statement names is checked.
+    run = {"workflow_id": outcome.workflow_id, "agent": status.agent if status else None}
+    approvals = _approvals(status.requests if status else [], received, close)
+    for entry, request in zip(approvals, status.requests if status else [], strict=True):
+        d = request.decision
+        if d is not None and d.channel.value in ("signal", "update"):
+            entry.proof = proof_of(
+                d.statement, keys, at=d.at, protocol=protocol,
+                expect={**run, "run_id": outcome.run_id, "act": d.kind.value, "request_id": request.id,
+                        "tool": request.tool, "args_hash": request.args_hash},
+            )  # fmt: skip
+    killed = status.killed if status else None
+    kill_proof = None
+    if killed is not None and killed.channel.value in ("signal", "update"):
+        kill_proof = proof_of(killed.statement, keys, at=killed.at, protocol=protocol, expect={"act": "kill", "agent": run["agent"]})
     return IncidentReport(
         workflow_id=outcome.workflow_id,
         run_id=outcome.run_id,
@@ -225,6 +247,10 @@ def build_report(
         closed_at=closed_at,
         close_status=close,
         requested_by=status.requested_by if status else start_input.get("requested_by"),
+        start_proof=start_proof(
+            start_input, keys, at=when(first), protocol=protocol,
+            expect={**run, "act": "start", "args_hash": sha256_of(start_input.get("input", {}))},
+        ),  # fmt: skip
         input=status.input if status else start_input.get("input", {}),
         state=state,
         run_state=run_state,
@@ -232,12 +258,13 @@ def build_report(
         summary=status.summary if status else None,
         charter=mandate.charter if mandate else None,
         timeline=timeline,
-        approvals=_approvals(status.requests if status else [], received, close),
+        approvals=approvals,
         refused=status.refused if status else [],
         refused_total=status.refused_total if status else 0,
         violations=[t for t in timeline if t.status == "blocked"],
         escalations=status.escalations if status else 0,
-        killed=status.killed if status else None,
+        killed=killed,
+        kill_proof=kill_proof,
         kill_identity=kill_identity,
         kill_evidence=kill_evidence or [],
         compensations=status.compensations if status else [],

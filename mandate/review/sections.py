@@ -87,6 +87,7 @@ def _run(r: IncidentReport) -> Section:
             (
                 "Requested by ",
                 r.requested_by or "?",
+                f" ({r.start_proof})",
                 f"; started {_t(r.started_at)} by client ",
                 Code(r.started_by_identity),
                 "; ",
@@ -172,6 +173,7 @@ def _approvals(r: IncidentReport) -> Section:
         "status",
         "decided by",
         "how",
+        "proof",
         "sender identity",
         "when",
         "reason",
@@ -185,6 +187,7 @@ def _approvals(r: IncidentReport) -> Section:
             a.status + (" (escalated)" if a.escalated else ""),
             a.decided_by or "-",
             _HOW.get(a.channel or "", a.channel or "-"),
+            a.proof or "-",
             a.sender_identity or "-",
             _t(a.decided_at),
             a.reason or "",
@@ -225,7 +228,7 @@ def _kill(r: IncidentReport) -> Section:
             Code(r.kill_identity or "-"),
             "): ",
             k.reason,
-            f". Rollback: {'yes' if k.rollback else 'no'}.",
+            f". Rollback: {'yes' if k.rollback else 'no'}. Proof: {r.kill_proof or '-'}.",
         )
     )
     section.lines += [("Monitor evidence: ", Code(_j(ev, 600))) for ev in r.kill_evidence]

@@ -1,0 +1,319 @@
+"""Attacks by anyone who can reach the Temporal frontend, each of which used to work, each now refused.
+
+One real dev server and one real `mandate worker` process, with a production keys file (not a demo
+file): the risk owner's file lists keys for raj, sam, qi and bob, whose private parts live in the
+legitimate users' home; the worker holds the monitor's service key. The attacker has the frontend (the
+stock `temporal` CLI, a client, a workflow and worker of their own on their own task queue) and the
+`mandate` CLI with a home of their own: no private key the worker trusts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from unittest.mock import patch
+
+import pytest
+import pytest_asyncio
+from temporalio import workflow
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ActivityError
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+from mandate.converter import mandate_data_converter
+from tests.reliability._harness import MANDATE, TEMPORAL, Stack, eventually
+
+RAJ, SAM, QI, BOB = "raj@example.com", "sam@example.com", "qi@example.com", "bob@example.com"
+AGENT_SA = SearchAttributeKey.for_keyword("MandateAgent")
+
+
+@dataclass
+class Secured:
+    st: Stack
+    keys_file: Path
+    legit: dict[str, str]  # the environment of the people the keys file lists
+    attacker: dict[str, str]  # someone with the frontend and a home of their own
+
+    def run(self, env: dict[str, str], *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+        command = [MANDATE, *args] if args[0] != "temporal" else [TEMPORAL, *args[1:]]
+        command += [] if args[0] == "keys" else ["--address", self.st.address]
+        return subprocess.run(command, cwd=self.st.cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+    def start(self, order_id: int, reason: str = "arrived damaged") -> str:
+        done = self.run(self.legit, "start", "refund-agent", "--input", json.dumps({"order_id": order_id, "reason": reason}), "--requested-by", BOB)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip().splitlines()[-1]
+
+
+def _env(base: dict[str, str], home: Path, keys: Path) -> dict[str, str]:
+    return {**base, "MANDATE_HOME": str(home), "MANDATE_KEYS": str(keys)}
+
+
+@pytest_asyncio.fixture(scope="module")
+async def secured(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Secured]:
+    root = tmp_path_factory.mktemp("attacks")
+    st = Stack(root / "stack")
+    keys_file = root / "risk-owner" / "keys.toml"
+    legit = _env(st.env, root / "legit", keys_file)
+    worker = _env(st.env, st.home, keys_file)
+    attacker = _env(st.env, root / "attacker", root / "attacker" / "keys.toml")
+    for person in (RAJ, SAM, QI, BOB):
+        made = subprocess.run([MANDATE, "keys", "new", "--as", person], env=legit, capture_output=True, text=True)
+        assert made.returncode == 0, made.stderr
+    made = subprocess.run([MANDATE, "keys", "new", "--as", "mandate-monitor"], env=worker, capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    assert "demo" not in keys_file.read_text()
+    st.env = worker
+    try:
+        await st.start_server()
+        await st.start_worker()
+        yield Secured(st=st, keys_file=keys_file, legit=legit, attacker=attacker)
+    finally:
+        st.close()
+
+
+def _one_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 1, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    return lines[0]
+
+
+# ------------------------------------------------------------------------- 1. tools obey any caller
+
+
+@workflow.defn(name="Intruder")
+class Intruder:
+    @workflow.run
+    async def run(self, tool: str) -> str:
+        args = {"order_id": 1021, "amount_cents": 100, "reason": "x"} if tool == "issue_refund" else {"customer_id": 1}
+        try:
+            await workflow.execute_activity(
+                tool,
+                {"agent": "refund-agent", "args": args, "idempotency_key": "intruder:r1"},
+                task_queue="mandate",
+                start_to_close_timeout=timedelta(seconds=20),
+                schedule_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(maximum_attempts=1),
+            )
+        except ActivityError as err:
+            return f"refused: {err.cause}"
+        return "ran"
+
+
+@workflow.defn(name="RefundAgent")
+class Impostor(Intruder):
+    """The attacker's own workflow, named like the agent, on the attacker's own task queue."""
+
+    @workflow.run
+    async def run(self, tool: str) -> str:
+        return await super().run(tool)
+
+
+async def test_a_workflow_of_the_attackers_own_cannot_call_mandates_tools(secured: Secured) -> None:
+    client = await Client.connect(secured.st.address, data_converter=mandate_data_converter)
+    queue = f"intruder-{uuid.uuid4().hex[:6]}"
+    async with Worker(client, task_queue=queue, workflows=[Intruder], workflow_runner=UnsandboxedWorkflowRunner()):
+        refund = await client.execute_workflow(Intruder.run, "issue_refund", id=f"i-{uuid.uuid4().hex}", task_queue=queue)
+        delete = await client.execute_workflow(Intruder.run, "delete_customer", id=f"i-{uuid.uuid4().hex}", task_queue=queue)
+    assert refund.startswith("refused:") and "runs only for the agents this worker serves" in refund, refund
+    assert delete.startswith("refused:") and "not registered" in delete, delete  # blocked everywhere: no activity
+    async with Worker(client, task_queue=queue, workflows=[Impostor], workflow_runner=UnsandboxedWorkflowRunner()):
+        named = await client.execute_workflow("RefundAgent", "issue_refund", id=f"i-{uuid.uuid4().hex}", task_queue=queue, result_type=str)  # fmt: skip
+    assert named.startswith("refused:") and "needs a signed approval" in named, named
+    assert [r for r in secured.st.refunds() if r[0] == 1021] == []
+    assert secured.st._read("SELECT deleted FROM customers WHERE id = 1") in ([(0,)], [])
+
+
+# ----------------------------------------------------------------------- 2. the approver is a name
+
+
+async def test_an_approval_needs_the_approvers_key_not_their_name(secured: Secured) -> None:
+    workflow_id = secured.start(1022)
+    status = await secured.st.wait_pending(workflow_id, "issue_refund")
+    line = _one_line(secured.run(secured.attacker, "approve", workflow_id, "--as", RAJ))
+    assert "needs a signed decision" in line and f"no signing key for {RAJ}" in line, line
+
+    made = secured.run(secured.attacker, "keys", "new", "--as", RAJ)  # into the attacker's own keys file
+    assert made.returncode == 0, made.stderr
+    line = _one_line(secured.run(secured.attacker, "approve", workflow_id, "--as", RAJ))
+    assert "is not in the keys file" in line, line
+
+    update = secured.run(
+        secured.attacker, "temporal", "workflow", "update", "execute", "--workflow-id", workflow_id,
+        "--name", "decide", "--identity", RAJ, "--input", json.dumps({"approver": RAJ, "decision": "approve"}),
+    )  # fmt: skip
+    assert update.returncode != 0 and "needs a signed decision" in update.stdout + update.stderr, update
+
+    line = _one_line(secured.run(secured.legit, "approve", workflow_id, "--as", BOB))
+    assert f"{BOB} requested this run and cannot approve its actions" in line, line
+    assert [r for r in secured.st.refunds() if r[0] == 1022] == []
+
+    ok = secured.run(secured.legit, "approve", workflow_id, "--as", RAJ, "--reason", "photos")
+    assert ok.returncode == 0, ok.stderr
+    await secured.st.wait_pending(workflow_id, "notify_customer")
+    assert [r[:2] for r in secured.st.refunds() if r[0] == 1022] == [(1022, "issued")]
+    decided = (await secured.st.status(workflow_id)).decisions
+    assert [(d.approver, d.verified, d.statement.key_id if d.statement else None) for d in decided] == [
+        (RAJ, True, decided[0].statement.key_id if decided[0].statement else "?")
+    ]
+    assert status.requested_by == BOB
+
+
+# ----------------------------------------------------------------- 3. kill and resume are names too
+
+
+async def test_a_kill_needs_the_stop_go_owners_signature(secured: Secured) -> None:
+    workflow_id = secured.start(1023)
+    await secured.st.wait_pending(workflow_id, "issue_refund")
+    forged = secured.run(
+        secured.attacker, "temporal", "workflow", "signal", "--workflow-id", workflow_id, "--name", "kill",
+        "--input", json.dumps({"by": "mandate-monitor", "reason": "x", "rollback": True}),
+    )  # fmt: skip
+    assert forged.returncode == 0, forged.stderr  # a signal cannot answer: the run records the refusal
+
+    async def refused() -> Any:
+        status = await secured.st.status(workflow_id)
+        return [r for r in status.refused if r.kind == "kill"] or None
+
+    (record,) = await eventually(refused, timeout=60, what="the forged kill to be refused")
+    assert "a kill must be signed by the stop/go owner" in record.reason, record
+    status = await secured.st.status(workflow_id)
+    assert status.killed is None and status.state.value == "waiting_approval"
+
+    line = _one_line(secured.run(secured.attacker, "kill", "refund-agent", "--as", SAM, "--reason", "x"))
+    assert f"no signing key for {SAM}" in line, line
+    line = _one_line(secured.run(secured.attacker, "resume", "refund-agent", "--as", SAM, "--reason", "x"))
+    assert f"no signing key for {SAM}" in line, line
+
+
+# ---------------------------------------------------------------------- 4. the pause is advisory
+
+
+async def test_a_start_without_proof_or_while_paused_ends_at_once(secured: Secured) -> None:
+    workflow_id = f"refund-agent-{uuid.uuid4().hex[:8]}"
+    started = secured.run(
+        secured.attacker, "temporal", "workflow", "start", "--type", "RefundAgent", "--task-queue", "mandate",
+        "--workflow-id", workflow_id, "--input", json.dumps({"input": {"order_id": 1024, "reason": "x"}, "requested_by": BOB}),
+    )  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    handle = (await secured.st.client()).get_workflow_handle(workflow_id)
+    with pytest.raises(WorkflowFailureError) as failed:
+        await handle.result()
+    assert "refused to start: the start is not signed" in str(failed.value.cause), failed.value.cause
+    assert [r for r in secured.st.refunds() if r[0] == 1024] == []
+
+    killed = secured.run(secured.legit, "kill", "refund-agent", "--as", SAM, "--reason", "pausing for the test")
+    assert killed.returncode == 0, killed.stderr
+    try:
+        line = _one_line(secured.run(secured.legit, "start", "refund-agent", "--input", '{"order_id": 1025}', "--requested-by", BOB))  # fmt: skip
+        assert "is paused" in line, line
+        from mandate.run import AgentRunInput
+        from mandate.signer import Signer
+
+        # Signed, but sent straight to Temporal, past `mandate start`'s check: the run itself refuses.
+        order = {"order_id": 1025, "reason": "x"}
+        run_id = f"refund-agent-{uuid.uuid4().hex[:8]}"
+        with patch.dict(os.environ, {k: secured.legit[k] for k in ("MANDATE_HOME", "MANDATE_KEYS")}):
+            start = Signer.of(BOB).start(namespace="default", agent="refund-agent", workflow_id=run_id, input=order)
+        client = await secured.st.client()
+        direct = await client.start_workflow(
+            "RefundAgent", AgentRunInput(input=order, requested_by=BOB, start=start), id=run_id, task_queue="mandate"
+        )
+        with pytest.raises(WorkflowFailureError) as failed:
+            await direct.result()
+        assert "refund-agent is paused" in str(failed.value.cause), failed.value.cause
+    finally:
+        resumed = secured.run(secured.legit, "resume", "refund-agent", "--as", SAM, "--reason", "test over")
+        assert resumed.returncode == 0, resumed.stderr
+
+
+# ------------------------------------------------------------------------ 5. gaming the metrics
+
+
+@workflow.defn(name="Decoy")
+class Decoy:
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: False)
+
+
+async def test_runs_of_another_type_claiming_the_agent_are_not_counted(secured: Secured) -> None:
+    client = await secured.st.client()
+    before = json.loads(secured.run(secured.legit, "metrics", "--agent", "refund-agent", "--json").stdout)
+    for _ in range(6):
+        handle = await client.start_workflow(
+            "Decoy",
+            id=f"decoy-{uuid.uuid4().hex[:8]}",
+            task_queue="decoys",
+            search_attributes=TypedSearchAttributes([SearchAttributePair(AGENT_SA, "refund-agent")]),
+        )
+        await handle.terminate("decoy")
+    after = json.loads(secured.run(secured.legit, "metrics", "--agent", "refund-agent", "--json").stdout)
+    assert (after["runs"], after["exception_runs"]) == (before["runs"], before["exception_runs"]), (before, after)
+
+
+# -------------------------------------------------------------- 6 and 7. a decision bound to its run
+
+
+async def test_a_signed_decision_counts_for_its_own_run_only(secured: Secured) -> None:
+    """A rejected run that is reset waits again; an approval signed for it before the reset, or a name,
+    cannot approve the reset run: a statement names the run id it was signed for."""
+    first = secured.start(1026)
+    await secured.st.wait_pending(first, "issue_refund")
+    signed = secured.run(secured.legit, "sign", first, "--as", RAJ, "--decision", "approve", "--reason", "ok")
+    assert signed.returncode == 0, signed.stderr
+    statement = json.loads(signed.stdout)  # signed, kept, never sent
+    assert statement["run_id"] and statement["signature"]
+    rejected = secured.run(secured.legit, "reject", first, "--as", SAM, "--reason", "replacement sent")
+    assert rejected.returncode == 0, rejected.stderr
+    assert (await secured.st.result(first)).outcome == "refund_rejected"
+
+    reset = secured.run(secured.attacker, "temporal", "workflow", "reset", "--workflow-id", first, "--type", "FirstWorkflowTask", "--reason", "attack")  # fmt: skip
+    assert reset.returncode == 0, reset.stderr
+    await secured.st.wait_pending(first, "issue_refund")  # the reset run waits again
+    handle = secured.st.handle(first)
+    await handle.signal("approve", statement)  # signed by raj, for the run before the reset
+    await handle.signal("approve", {"approver": RAJ})  # a name
+
+    async def both_refused() -> Any:
+        reasons = [r.reason for r in (await secured.st.status(first)).refused]
+        earlier = any("the statement is for run_id" in r for r in reasons)
+        named = any("needs a signed decision" in r for r in reasons)
+        return reasons if earlier and named else None
+
+    await eventually(both_refused, timeout=60, what="both approvals of the reset run refused")
+    assert (await secured.st.status(first)).pending, "the reset run still waits for a real decision"
+    assert [r for r in secured.st.refunds() if r[0] == 1026] == []
+
+
+# ------------------------------------------------------------------ 9. injection; the report's proof
+
+
+async def test_the_report_reverifies_every_statement_and_no_reason_forges_a_section(secured: Secured) -> None:
+    run = secured.start(1027)
+    await secured.st.wait_pending(run, "issue_refund")
+    forged = "ok\n\n## Approval requests\n| r9 | issue_refund | APPROVED by cfo@example.com |\n[/oops]"
+    done = secured.run(secured.legit, "reject", run, "--as", SAM, "--reason", forged)
+    assert done.returncode == 0, done.stderr
+    await secured.st.result(run)
+
+    status = secured.run(secured.legit, "status", run)
+    assert status.returncode == 0, status.stderr
+    assert not [line for line in status.stdout.splitlines() if line.lstrip().startswith("## ")], status.stdout
+
+    report = secured.run(secured.legit, "replay", run)
+    assert report.returncode == 0, report.stderr
+    headings = [line for line in report.stdout.splitlines() if line.startswith("## ")]
+    assert headings.count("## Approval requests") == 1, headings
+    assert f"Requested by {BOB} (signed by {BOB} (key " in report.stdout and "), verified)" in report.stdout
+    assert f"signed by {SAM} (key " in report.stdout, report.stdout
+    assert "UNSIGNED" not in report.stdout and "INVALID" not in report.stdout
