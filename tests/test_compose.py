@@ -249,10 +249,24 @@ def test_images_are_pinned() -> None:
         assert tag and tag != "latest", f"{name} image {image!r} must be pinned to a version tag"
 
 
-def test_temporal_grpc_port_is_published() -> None:
+def test_temporal_grpc_port_is_published_on_loopback_only() -> None:
+    ports = _service("temporal").get("ports") or []
     assert ("7233", "7233") in _published_ports(_service("temporal")), (
         "temporal must publish 7233:7233 so `mandate` on the host can reach it"
     )
+    assert all(str(p).startswith("127.0.0.1:") for p in ports), f"temporal must bind to 127.0.0.1, not {ports}"
+
+
+def test_temporal_runs_with_payload_and_history_limits_below_the_defaults() -> None:
+    import yaml
+
+    env = _container_env("temporal")
+    mounted = {str(v).split(":")[1]: str(v).split(":")[0] for v in _service("temporal").get("volumes") or []}
+    target = "/etc/temporal/" + env.get("DYNAMIC_CONFIG_FILE_PATH", "")
+    assert target in mounted, f"the dynamic config {target} must be mounted, volumes: {mounted}"
+    config = yaml.safe_load((ROOT / mounted[target]).read_text())
+    assert config["limit.blobSize.error"][0]["value"] <= 512 * 1024
+    assert config["limit.historySize.error"][0]["value"] < 50 * 1024 * 1024
 
 
 def test_ui_is_published_on_8080_and_talks_to_temporal() -> None:
@@ -261,6 +275,7 @@ def test_ui_is_published_on_8080_and_talks_to_temporal() -> None:
     assert ("8080", "8080") in _published_ports(ui), (
         "temporal-ui must publish 8080:8080 (http://localhost:8080)"
     )
+    assert all(str(p).startswith("127.0.0.1:") for p in ui.get("ports") or []), "the UI must bind to 127.0.0.1"
     assert _container_env("temporal-ui").get("TEMPORAL_ADDRESS") == "temporal:7233", (
         "temporal-ui must reach the server at TEMPORAL_ADDRESS=temporal:7233"
     )
