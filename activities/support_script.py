@@ -108,6 +108,6 @@ def _summary(order_id: int, seen: dict[str, Any]) -> str:
     for tool in ("delete_customer", "check_refund_policy", "issue_refund", "notify_customer"):
         part = seen.get(tool)
         if part is not None:
-            outcome = "done" if part.outcome == "success" else f"{part.outcome}: {part.model_response_str()[:160]}"
+            outcome = "done" if part.outcome == "success" else f"{part.outcome} ({str(part.content)[:160]})"
             said.append(f"{tool} {outcome}")
     return f"Order {order_id} handled. " + "; ".join(said) + "."

@@ -1,7 +1,8 @@
 """`mandate demo --exit`, run twice as a user would, in an empty directory: what it says, and in what order.
 
 Each run starts its own dev server (on free ports, its SQLite file under a fresh MANDATE_HOME) and the
-refund agent's worker; about five seconds a run.
+agents' worker, and tells both acts (the refund agent; the support agent's scripted model); a few seconds
+a run.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def _free_port() -> int:
 
 def demo(cwd: Path, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "MANDATE_", "COLUMNS"))}
+    env = {k: v for k, v in env.items() if k not in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")}  # act two: scripted
     env["MANDATE_HOME"] = str(home)
     ports = ["--port", str(_free_port()), "--ui-port", str(_free_port())]
     return subprocess.run(
@@ -78,6 +80,25 @@ def test_the_story_is_told_in_order_without_the_servers_banner(
     assert re.match(r"^  step 3\s+issue_refund\s+undoable by reverse_refund$", writes[0]), writes
     assert "notify_customer" in writes[1] and "irreversible" in writes[1], writes
     assert not any("pending" in line for line in writes), writes
+
+
+def test_act_two_the_charter_stops_a_model_talked_into_deleting_an_account(
+    runs: tuple[Path, list[subprocess.CompletedProcess[str]]],
+) -> None:
+    _, (first, second) = runs
+    out = first.stdout
+    act = out[out.index("Act two: support-agent") :]
+    assert "the model is scripted:support: a SCRIPTED pydantic-ai FunctionModel" in act, act  # said, not hidden
+    lines = act.splitlines()
+    deletion = next(n for n, line in enumerate(lines) if "delete_customer {" in line)
+    assert re.match(r"^  step 2: delete_customer \{\"customer_id\": \d+\}  BLOCKED$", lines[deletion]), act
+    assert "the model was told it was refused" in lines[deletion + 1], act
+    # it carried on: the policy, then a message a person approved, then its own answer
+    assert re.search(r"step 3: check_refund_policy .* completed", act), act
+    assert "qi@example.com approves it" in act and re.search(r"step 4: notify_customer .* completed", act), act
+    assert re.search(r"outcome +answered: Order 1035 handled\.", act), act
+    assert "violations 1" in act and "state completed" in act, act
+    assert "Act two: support-agent" in second.stdout  # and again: nothing in the shop changed but a notice
 
 
 def test_the_demo_uses_orders_the_readme_does_not_and_runs_again(

@@ -15,6 +15,7 @@ from temporalio.client import Client
 
 from mandate import api
 from mandate.charter import Charter
+from mandate.cli._demo_model import model_act
 from mandate.cli._render import console, esc, short_args
 from mandate.cli._status import show_status
 from mandate.contract import Query, Signal
@@ -95,6 +96,7 @@ async def tell(
             client, task_queue=settings.task_queue, charters=charters, workflows=workflows  # type: ignore[arg-type]
         ):
             await _story(client, charters, settings.task_queue, approved, rejected)
+            await model_act(client, charters, settings.task_queue)
             console.print(
                 f"\nSee every run, its history and its search attributes in the Web UI: "
                 f"http://localhost:{ui_port}/namespaces/default/workflows"
