@@ -39,7 +39,40 @@ def test_histories_are_checked_in():
         "refund-approved-coalesced",
         "refund-protocol-2",
         "refund-protocol-3",
+        "support-manipulated",
     }
+
+
+async def test_a_model_driven_run_replays_without_calling_its_model():
+    """The support agent's recorded run: every model call is an activity in the history, so today's code
+    reproduces the run (the blocked deletion, the governed notice, the model's answer) and asks no model."""
+    from mandate.model_calls import scripted_factory, scripted_model
+    from mandate.review.replay import replay_history
+    from mandate.run import StepStatus
+
+    path = Path(__file__).parent / "histories" / "support-manipulated.json"
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    real = scripted_factory("scripted:support")
+    assert real is not None
+    asked: list[str] = []
+    scripted_model("support")(lambda: asked.append("built") or real())  # any model call would build it first
+    try:
+        outcome = await replay_history(history, replayable_workflows(discover().workflows))
+    finally:
+        scripted_model("support")(real)
+    assert outcome.reproduced, outcome.failure
+    assert asked == []
+    assert outcome.mandate is not None and outcome.mandate.charter.model is not None
+    assert outcome.mandate.charter.model.model == "scripted:support"  # the model the run used, as recorded
+    status = outcome.status
+    assert status is not None and status.outcome == "answered" and status.violations == 1
+    assert [(s.tool, s.status) for s in status.steps] == [
+        ("lookup_order", StepStatus.COMPLETED),
+        ("delete_customer", StepStatus.BLOCKED),
+        ("check_refund_policy", StepStatus.COMPLETED),
+        ("notify_customer", StepStatus.COMPLETED),
+    ]
+    assert status.cost > 0.001 + 0.002 + 0.005  # the tools' costs and the model's tokens
 
 
 async def test_a_tampered_history_is_caught(tmp_path: Path):
