@@ -18,7 +18,7 @@ so a worker without ``mandate[ai]`` still serves every other agent.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -51,14 +51,23 @@ _RETRYABLE_4XX = (408, 409, 425, 429)
 
 
 class ModelActivities:
-    """The model-step activity, bound to the worker's tool registry (to check proposed arguments)."""
+    """The model-step activity, bound to the worker's tool registry (to check proposed arguments) and to
+    the model-backed agents it serves, by workflow type: only their runs may spend the worker's keys."""
 
-    def __init__(self, tools: ToolRegistry) -> None:
+    def __init__(self, tools: ToolRegistry, agents: Mapping[str, str]) -> None:
         self._tools = tools
+        self._agents = dict(agents)
         self._models: dict[str, Any] = {}
 
     @activity.defn(name=MODEL_STEP_ACTIVITY)
     async def model_step(self, step: ModelStepInput) -> ModelStepResult:
+        caller = activity.info().workflow_type or ""
+        if self._agents.get(caller) != step.agent:
+            raise ApplicationError(
+                f"workflow type {caller!r} is not a model-backed agent this worker serves as {step.agent!r}",
+                type=NOT_CONFIGURED,
+                non_retryable=True,
+            )
         try:
             from pydantic_ai.direct import model_request
             from pydantic_ai.messages import ModelMessagesTypeAdapter

@@ -20,10 +20,12 @@ if TYPE_CHECKING:
     from mandate.app import MandateApp
     from mandate.authority import Authority, Policy
     from mandate.charter import Charter, load_charter
+    from mandate.model_calls import scripted_model
     from mandate.run import AgentResult, AgentRunInput, Step, StepStatus
     from mandate.tools import ToolRegistry, current_tool_context, tool
     from mandate.workflows.governed import GovernedAgent
-    from mandate.workflows.planner import Finish, PlanContext, Planner, ToolProposal
+    from mandate.workflows.model_planner import ModelPlanner
+    from mandate.workflows.planner import ActivityPlanner, Finish, PlanContext, Planner, ToolProposal
 
 # Each public name and the module it lives in.
 _HOMES = {
@@ -35,6 +37,9 @@ _HOMES = {
     "PlanContext": "mandate.workflows.planner",
     "ToolProposal": "mandate.workflows.planner",
     "Finish": "mandate.workflows.planner",
+    "ActivityPlanner": "mandate.workflows.planner",
+    "ModelPlanner": "mandate.workflows.model_planner",
+    "scripted_model": "mandate.model_calls",
     "MandateApp": "mandate.app",
     "AgentRunInput": "mandate.run",
     "AgentResult": "mandate.run",
@@ -55,6 +60,9 @@ __all__ = [
     "PlanContext",
     "ToolProposal",
     "Finish",
+    "ActivityPlanner",
+    "ModelPlanner",
+    "scripted_model",
     "MandateApp",
     "AgentRunInput",
     "AgentResult",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from temporalio import activity
+from temporalio import activity, workflow
 
 from mandate.charter import Charter
 from mandate.model_calls import with_model_override
@@ -40,10 +40,16 @@ def planner_activities(
 ) -> list[Callable[..., Any]]:
     """The activities the served agents' planners need, each once."""
     found: dict[str, Callable[..., Any]] = {}
-    if any(charter.model is not None for charter in charters.values()):
+    workflows = list(workflows)
+    modelled = {  # workflow type -> agent, for the agents whose charter has a [model]
+        workflow._Definition.must_from_class(cls).name or "": cls.agent  # type: ignore[attr-defined]
+        for cls in workflows
+        if getattr(charters.get(getattr(cls, "agent", "")), "model", None) is not None
+    }
+    if modelled:
         from mandate.activities.model_step import ModelActivities
 
-        step = ModelActivities(tools).model_step
+        step = ModelActivities(tools, modelled).model_step
         found[activity._Definition.must_from_callable(step).name or ""] = step
     for cls in workflows:
         for fn in getattr(getattr(cls, "planner", None), "activities", ()) or ():
