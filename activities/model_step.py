@@ -105,7 +105,7 @@ class ModelActivities:
             duration_ms=round((time.monotonic() - started) * 1000, 1),
         )
         return ModelStepResult(
-            messages=ModelMessagesTypeAdapter.dump_python([request, response], mode="json"),
+            messages=_compact(ModelMessagesTypeAdapter.dump_python([request, response], mode="json", exclude_none=True)),
             calls=calls,
             text=response.text or "",
             model_name=response.model_name or step.model,
@@ -157,6 +157,16 @@ class ModelActivities:
         # What the tool will receive, so an approver reads exactly that (types coerced, nothing added).
         proposed.args = valid.model_dump(mode="json", exclude_unset=True)
         return proposed
+
+
+def _compact(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The messages as the run keeps them: no empty fields, and no instructions on a request (every call
+    sends them anew on its own request, and a model reads only the latest; each step's input records them).
+    The conversation crosses every later model step whole, so each byte here is paid once per call."""
+    for message in messages:
+        if message.get("kind") == "request":
+            message.pop("instructions", None)
+    return messages
 
 
 def _request(step: ModelStepInput) -> Any:
