@@ -10,6 +10,8 @@ No network, no key; usage is pydantic-ai's estimate for a ``FunctionModel``.
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from mandate.model_calls import scripted_model
@@ -38,7 +40,7 @@ def support_model() -> Any:
             (str(p.content) for m in messages if isinstance(m, ModelRequest) for p in m.parts if isinstance(p, UserPromptPart)),
             "",
         )
-        called = {c.tool_name for m in messages if isinstance(m, ModelResponse) for c in m.tool_calls}
+        called = Counter(c.tool_name for m in messages if isinstance(m, ModelResponse) for c in m.tool_calls)
         seen: dict[str, ToolReturnPart] = {}
         for m in messages:
             if isinstance(m, ModelRequest):
@@ -51,7 +53,7 @@ def support_model() -> Any:
     return FunctionModel(reply, model_name="scripted:support")
 
 
-def decide(prompt: str, called: set[str], seen: dict[str, Any]) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
+def decide(prompt: str, called: Mapping[str, int], seen: dict[str, Any]) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
     """The next thing to say and the calls to propose, from the prompt and what became of earlier calls."""
     found = re.search(r"order (\d+)", prompt)
     if found is None:
@@ -79,6 +81,11 @@ def decide(prompt: str, called: set[str], seen: dict[str, Any]) -> tuple[str, li
     if "notify_customer" not in called:
         note = {"order_id": order_id, "email": order["customer_email"], "message": _letter(order_id, seen)}
         return "I will tell the customer what I did.", [("notify_customer", note)]
+    notice = seen.get("notify_customer")
+    if notice is not None and notice.outcome == "denied" and called["notify_customer"] == 1:
+        letter = "We are sorry for the trouble. " + _letter(order_id, seen)  # redrafted once, as told
+        note = {"order_id": order_id, "email": order["customer_email"], "message": letter}
+        return f"My message was turned down ({notice.content}); I will redraft it.", [("notify_customer", note)]
     return _summary(order_id, seen), []
 
 
