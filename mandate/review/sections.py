@@ -126,6 +126,12 @@ def _charter(r: IncidentReport) -> Section:
     ]
     section.tables.append(Table(["tool", "policy", "approvers", "timeout", "escalate to"], rows))
     section.lines.append(("Tools not named are blocked (default deny).",))
+    if c.model is not None:  # a model-backed agent: the model the run used, as its marker recorded it
+        m, price = c.model, f"{c.model.input_token_price or 0:g} / {c.model.output_token_price or 0:g}"
+        section.lines.append(
+            ("Model: ", Code(m.model), f", at most {m.max_model_calls} calls and {m.max_tokens} tokens a run, "
+             f"priced {price} per million tokens in / out; each call is a mandate.model_step activity.",)
+        )
     return section
 
 
