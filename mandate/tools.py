@@ -283,8 +283,9 @@ def claim_nonce(db: sqlite3.Connection) -> None:
     request it approved, so the same statement can never approve another write; a retry of this very
     call (same run, same request) passes. A call that runs on no statement records nothing.
     """
-    approval = current_tool_context().approval
-    if approval is None:
+    ctx = _current.get()
+    approval = ctx.approval if ctx is not None else None
+    if approval is None:  # no statement (or not in a tool at all): nothing to use up
         return
     db.execute(NONCES_TABLE)
     seen = db.execute(
