@@ -11,7 +11,8 @@ from temporalio.exceptions import ApplicationError
 
 from mandate.activities.shop_db import connect
 from mandate.authority import Authority
-from mandate.tools import claim_nonce, current_tool_context, tool
+from mandate.nonces import claim_nonce
+from mandate.tools import current_tool_context, tool
 
 __all__ = [
     "OrderRef",

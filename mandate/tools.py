@@ -9,7 +9,6 @@ idempotency key of the call to the function.
 from __future__ import annotations
 
 import inspect
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
@@ -36,7 +35,7 @@ __all__ = [
     "registry",
     "tool",
     "current_tool_context",
-    "claim_nonce",
+    "current_approval",
 ]
 
 ArgsT = TypeVar("ArgsT", bound=BaseModel)
@@ -271,34 +270,7 @@ def _make_activity(spec: ToolSpec, guard: ToolGuard | None = None) -> Callable[[
     return run_tool
 
 
-NONCES_TABLE = """CREATE TABLE IF NOT EXISTS mandate_nonces (
-    key_id TEXT NOT NULL, nonce TEXT NOT NULL, workflow_id TEXT NOT NULL, run_id TEXT NOT NULL,
-    request_id TEXT NOT NULL, PRIMARY KEY (key_id, nonce))"""
-
-
-def claim_nonce(db: sqlite3.Connection) -> None:
-    """Use the current call's approval once, inside the tool's own write transaction.
-
-    Call it in the transaction that makes the write: the statement's nonce is recorded with the run and
-    request it approved, so the same statement can never approve another write; a retry of this very
-    call (same run, same request) passes. A call that runs on no statement records nothing.
-    """
+def current_approval() -> Statement | None:
+    """The verified statement the running tool call runs under; None for none, or outside a tool."""
     ctx = _current.get()
-    approval = ctx.approval if ctx is not None else None
-    if approval is None:  # no statement (or not in a tool at all): nothing to use up
-        return
-    db.execute(NONCES_TABLE)
-    seen = db.execute(
-        "SELECT workflow_id, run_id, request_id FROM mandate_nonces WHERE key_id = ? AND nonce = ?",
-        (approval.key_id, approval.nonce),
-    ).fetchone()
-    here = (approval.workflow_id, approval.run_id, approval.request_id)
-    if seen is None:
-        db.execute("INSERT INTO mandate_nonces VALUES (?, ?, ?, ?, ?)", (approval.key_id, approval.nonce, *here))
-    elif tuple(seen) != here:
-        raise ApplicationError(
-            f"the statement signed by {approval.signer} (nonce {approval.nonce[:8]}…) was already used for "
-            f"{seen[0]} {seen[2]}; a statement approves one write once",
-            type="ToolRefused",
-            non_retryable=True,
-        )
+    return ctx.approval if ctx is not None else None

@@ -13,7 +13,7 @@ at what the caller wrote:
   monitor's service key, and only with the undo key of a write of this run.
 
 A refusal is a non-retryable ``ToolRefused``; its nonce is recorded by the tool in its own transaction
-(``mandate.tools.claim_nonce``).
+(``mandate.nonces.claim_nonce``).
 """
 
 from __future__ import annotations

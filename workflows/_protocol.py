@@ -23,6 +23,9 @@ from dataclasses import dataclass
 
 from temporalio import workflow
 
+from mandate.approvals.proof import Proof, RunIdentity
+from mandate.run import AgentMandate
+
 __all__ = ["COALESCE_SEARCH_ATTRIBUTES", "RunProtocol", "coalesce_patched"]
 
 COALESCE_SEARCH_ATTRIBUTES = "coalesce-search-attributes"
@@ -59,3 +62,10 @@ class RunProtocol:
         """What a write's idempotency key starts with: the run too from protocol 4, so a new run that
         reuses a workflow id can never be answered with an earlier run's receipt."""
         return f"{workflow_id}:{run_id}" if self.signed_authority else workflow_id
+
+    def proof(self, mandate: AgentMandate, info: workflow.Info, agent: str) -> Proof | None:
+        """What a decision or kill must prove in this run (nothing before protocol 4: names were taken)."""
+        if not self.signed_authority:
+            return None
+        identity = RunIdentity(mandate.namespace or info.namespace, info.workflow_id, info.run_id, agent)
+        return Proof(identity, mandate.keys, mandate.charter)

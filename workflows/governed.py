@@ -25,7 +25,7 @@ from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from mandate.approvals import Proof, RunIdentity, args_hash
+    from mandate.approvals import args_hash
     from mandate.authority import Authority, Policy
     from mandate.contract import LOAD_MANDATE_ACTIVITY, Query, RunFlag, Signal, Update
     from mandate.decisions import (
@@ -159,12 +159,9 @@ class GovernedAgent:
         self._visibility.coalesce = patched
         mandate = self._run.mandate = await self._load_mandate()
         self._protocol = _protocol.RunProtocol(mandate.protocol, coalesce_patched=patched)
-        if self._protocol.signed_authority:
-            info = workflow.info()
-            identity = RunIdentity(mandate.namespace or info.namespace, info.workflow_id, info.run_id, self.agent)
-            self._run.approvals.proof = Proof(identity, mandate.keys, mandate.charter)
-            if mandate.refused is not None:
-                return await self._refuse_start(mandate.refused)
+        self._run.approvals.proof = self._protocol.proof(mandate, workflow.info(), self.agent)
+        if self._protocol.signed_authority and mandate.refused is not None:
+            return await self._refuse_start(mandate.refused)
         if self._protocol.coalesces_search_attributes:
             self._visibility.coalesce_from(workflow.info().typed_search_attributes)
         self._run.set_state(RunState.RUNNING)

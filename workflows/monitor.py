@@ -11,16 +11,14 @@ is kept with its evidence. The history stays small through continue-as-new.
 from __future__ import annotations
 
 import contextlib
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import cast
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from mandate.approvals.proof import verify_fleet_order
     from mandate.charter import KillCriteria
     from mandate.contract import (
         ENFORCE_ACTIVITY,
@@ -32,9 +30,7 @@ with workflow.unsafe.imports_passed_through():
         monitor_id,
     )
     from mandate.decisions import KillRequest, same_person
-    from mandate.errors import Refused
     from mandate.outcomes import (
-        Breach,
         EnforceInput,
         EnforceResult,
         Evaluation,
@@ -46,51 +42,19 @@ with workflow.unsafe.imports_passed_through():
         ResumeInput,
     )
     from mandate.run import AgentMandate, LoadMandateInput
-    from mandate.statements import Act, SignedStatement, verify_statement
+    from mandate.statements import Act, SignedStatement
+    from mandate.workflows._monitor_rules import (
+        ENFORCE_RETRY,
+        IDLE_RELOAD,
+        KEEP_DECISIONS,
+        SIGNED_AUTHORITY,
+        MonitorInput,
+        check_carried,
+        evaluate,
+        require_signed_order,
+    )
 
 __all__ = ["KillMonitor", "MonitorInput", "monitor_id"]
-
-SIGNED_AUTHORITY = "signed-authority"
-KEEP_DECISIONS = 20
-CHECKS_PER_RUN = 200
-IDLE_RELOAD = timedelta(minutes=5)
-#: Enforcement is bounded: a run that cannot be reached is named, not retried without end.
-ENFORCE_RETRY = RetryPolicy(maximum_attempts=3, non_retryable_error_types=["KeysError"])
-
-
-class MonitorInput(BaseModel):
-    """Carried across continue-as-new."""
-
-    agent: str
-    pause: PauseState | None = None
-    decisions: list[KillDecision] = Field(default_factory=list)
-    last_evaluation: Evaluation | None = None
-    checks_per_run: int = Field(default=CHECKS_PER_RUN, ge=1, description="checks before continue-as-new")
-
-
-def evaluate(metrics: OutcomeMetrics, criteria: KillCriteria, at) -> Evaluation:  # noqa: ANN001
-    """Compare metrics with thresholds (pure)."""
-    thresholds: dict[str, float | int | str] = {
-        "window": str(criteria.window),
-        "min_samples": criteria.min_samples,
-        "action": criteria.action,
-    }
-    checks = [
-        ("exception_rate", metrics.exception_rate, criteria.max_exception_rate),
-        ("rework_rate", metrics.rework_rate, criteria.max_rework_rate),
-        ("escalation_rate", metrics.escalation_rate, criteria.max_escalation_rate),
-        ("cost_per_completed", metrics.cost_per_completed, criteria.max_cost_per_workflow),
-    ]
-    breaches = []
-    enough = metrics.runs >= criteria.min_samples
-    for name, value, limit in checks:
-        if limit is None:
-            continue
-        thresholds[f"max_{name}" if name != "cost_per_completed" else "max_cost_per_workflow"] = limit
-        if enough and value > limit:
-            breaches.append(Breach(metric=name, value=value, threshold=limit))
-    return Evaluation(at=at, metrics=metrics, thresholds=thresholds, breaches=breaches, enough_samples=enough)
-
 
 @workflow.defn(name="MandateMonitor")
 class KillMonitor:
@@ -197,34 +161,9 @@ class KillMonitor:
         return {"workflow_type": self._mandate.charter.workflow, "task_queue": workflow.info().task_queue}
 
     def _check_carried(self) -> None:
-        """What a continue-as-new (or a restart with input someone wrote) carried is verified, not trusted.
-
-        A carried decision whose statement does not verify with today's keys is kept but marked unverified;
-        a resume that does not verify moves no window: the monitor judges every run again.
-        """
+        """What a continue-as-new (or a restart with input someone wrote) carried is verified, not trusted."""
         assert self._mandate is not None and self._pause is not None
-        for decision in self._decisions:
-            decision.verified = self._verifies(decision)
-        last_resume = next((d for d in reversed(self._decisions) if d.action == "resume"), None)
-        if self._pause.since is not None and (last_resume is None or not last_resume.verified):
-            self._pause = self._pause.model_copy(update={"since": None})
-        if self._pause.decision is not None:
-            self._pause.decision.verified = self._verifies(self._pause.decision)
-
-    def _verifies(self, decision: KillDecision) -> bool:
-        assert self._mandate is not None
-        if decision.statement is None or not same_person(decision.statement.signer, decision.by):
-            return False
-        try:
-            verify_statement(
-                decision.statement,
-                self._mandate.keys,
-                now=datetime.fromtimestamp(decision.statement.issued_at, UTC),
-                expect={"agent": self._agent},
-            )
-        except Refused:
-            return False
-        return True
+        self._pause = check_carried(self._decisions, self._pause, self._mandate.keys, self._agent)
 
     async def _act(self, decision: KillDecision) -> None:
         assert self._pause is not None
@@ -288,21 +227,9 @@ class KillMonitor:
 
     def _signed_order(self, statement: SignedStatement | None, act: Act, workflow_id: str) -> None:
         """Refuse (as an update error) a kill or resume that the stop/go owner did not sign."""
-        if not self._signed or self._mandate is None or self._pause is None:
-            return
-        try:
-            verify_fleet_order(
-                statement,
-                act=act,
-                keys=self._mandate.keys,
-                namespace=self._mandate.namespace or workflow.info().namespace,
-                agent=self._agent,
-                stop_go=self._pause.stop_go_owner,
-                workflow_id=workflow_id,
-                now=workflow.now(),
-            )
-        except Refused as refusal:
-            raise ApplicationError(str(refusal), type="NotStopGoOwner", non_retryable=True) from None
+        if self._signed and self._mandate is not None and self._pause is not None:
+            namespace = self._mandate.namespace or workflow.info().namespace
+            require_signed_order(statement, act, self._mandate.keys, namespace, self._pause, workflow_id, workflow.now())
 
     @workflow.update(name=Update.KILL)
     async def kill(self, order: KillRequest) -> KillDecision:

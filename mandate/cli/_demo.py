@@ -22,6 +22,7 @@ from mandate.contract import Query, Signal
 from mandate.decisions import ApprovalRequest, DecisionKind
 from mandate.errors import DecisionRefusedError, MandateError
 from mandate.settings import load_settings
+from mandate.signer import Signer
 
 __all__ = ["tell", "wait_for_request", "pick_orders", "DEMO_ORDERS"]
 
@@ -155,12 +156,23 @@ async def _story(
     _say("The agent drafted a message to the customer; a person reads it before it goes out:")
     console.print(f"  {esc(repr(notice.args['message']))}")
     console.print(
-        "  qi@example.com approves by signal, as the Web UI's 'Send a Signal' or"
-        " `temporal workflow signal --name approve` would:"
+        f"  qi@example.com approves from the Web UI: `mandate sign {esc(first)} --as qi@example.com --decision approve`"
+        " prints a signed decision, pasted as the input of 'Send a Signal' → approve:"
     )
-    await client.get_workflow_handle(first).signal(
-        Signal.APPROVE, {"request_id": notice.id, "approver": "qi@example.com", "reason": "message reads well"}
+    handle = client.get_workflow_handle(first)
+    signed = Signer.of("qi@example.com").decision(
+        approve=True,
+        namespace=client.namespace,
+        agent=AGENT,
+        workflow_id=first,
+        run_id=(await handle.describe()).run_id or "",
+        request_id=notice.id,
+        tool=notice.tool,
+        args_hash=notice.args_hash,
+        reason="message reads well",
     )
+    console.print(f"  [dim]{esc(signed.to_json()[:150])}…[/]")
+    await handle.signal(Signal.APPROVE, signed.model_dump(mode="json"))
     await client.get_workflow_handle(first).result()
     console.print()
     show_status(await api.get_status(client, first))
