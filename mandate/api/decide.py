@@ -19,6 +19,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
+from mandate import search_attributes as sa
 from mandate.api._server import TRANSIENT, describe, require_worker
 from mandate.contract import Query, Update
 from mandate.decisions import ApprovalRequest, DecideInput, Decision, DecisionKind
@@ -59,7 +60,10 @@ async def decide(
         status = description.status.name.lower() if description.status else "unknown"
         raise DecisionRefusedError(f"{workflow_id} is {status}; there is nothing left to decide")
     await require_worker(client, task_queue or description.task_queue)
-    statement, no_key = await _signed(client, handle, description.run_id, decision, approver, reason, request_id)
+    agent = description.typed_search_attributes.get(sa.AGENT)
+    statement, no_key = await _signed(
+        client, handle, description.run_id, agent, decision, approver, reason, request_id
+    )
     payload = DecideInput(
         request_id=statement.request_id if statement else request_id,
         approver=approver,
@@ -101,6 +105,7 @@ async def _signed(
     client: Client,
     handle: WorkflowHandle[Any, Any],
     run_id: str | None,
+    agent: str | None,
     decision: DecisionKind,
     approver: str,
     reason: str,
@@ -118,7 +123,8 @@ async def _signed(
     request = await pending_request(handle, request_id)
     if request is None:
         return None, None  # the run refuses it and says why: nothing pending, or no such request
-    agent = (await handle.query(Query.STATUS, result_type=AgentStatus)).agent
+    if agent is None:  # a run started without Mandate's attributes: ask the run itself
+        agent = (await handle.query(Query.STATUS, result_type=AgentStatus)).agent
     statement = signer.decision(
         approve=decision is DecisionKind.APPROVE,
         namespace=client.namespace,
