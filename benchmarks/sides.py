@@ -9,6 +9,10 @@
 - ``--profile`` sides (benchmarks/ablations.py): ``input-mandate`` is driven like ``governed``;
   ``governed-direct`` is the benchmark agent started without the pause check and approved by signal.
 
+Governed runs are started and decided with signed statements, as the CLI signs them: ``governed-direct``
+signs its start as ``mandate start`` does and its ``approve`` signal carries the decision ``mandate sign``
+prints (the request's tool and arguments' hash come from the same ``pending_approvals`` query).
+
 In every case the approver learns from the worker that the run's last read has finished (a hint
 through a pipe, see ``harness.Hints``), waits a little less than that side's recent gap between the
 hint and the request showing (a running mean), then queries the run every ``poll_s`` until the
@@ -36,8 +40,11 @@ from mandate import api
 from mandate.contract import Query, Signal
 from mandate.decisions import DecisionKind
 from mandate.run import AgentResult, AgentRunInput
+from mandate.signer import Signer
 
-__all__ = ["Side", "SIDES", "one_run", "start_governed", "pending_request", "approval", "new_load"]
+__all__ = [
+    "Side", "SIDES", "one_run", "start_governed", "pending_item", "pending_request", "approval", "new_load",
+]
 
 _mandates: dict[str, dict[str, Any]] = {}  # input-mandate: what load_mandate would return, built once
 _gap: dict[str, float] = {}  # side -> running mean of seconds from the hint to the request showing
@@ -68,12 +75,25 @@ def new_load() -> None:
     _gap.clear()
 
 
-def approval(request_id: str | None = None) -> dict[str, str]:
-    """The ``approve`` signal's payload, as the Web UI's "Send a Signal" would carry it."""
-    payload = {"approver": APPROVER, "reason": "benchmark"}
-    if request_id:
-        payload["request_id"] = request_id
-    return payload
+async def approval(
+    handle: WorkflowHandle, namespace: str, agent: str, request: dict[str, Any]
+) -> dict[str, Any]:
+    """The ``approve`` signal's payload for a governed run's ``request`` (as ``pending_approvals`` lists
+    it), as the Web UI's "Send a Signal" would carry it: the decision ``mandate sign`` prints, signed by
+    the approver."""
+    run_id = handle.result_run_id or (await handle.describe()).run_id or ""
+    statement = Signer.of(APPROVER).decision(
+        approve=True,
+        namespace=namespace,
+        agent=agent,
+        workflow_id=handle.id,
+        run_id=run_id,
+        request_id=request["id"],
+        tool=request["tool"],
+        args_hash=request["args_hash"],
+        reason="benchmark",
+    )
+    return statement.model_dump(mode="json")
 
 
 async def start_governed(stack: Stack, agent: str = BENCH_AGENT, *, cli: bool = True) -> WorkflowHandle:
@@ -88,26 +108,36 @@ async def start_governed(stack: Stack, agent: str = BENCH_AGENT, *, cli: bool = 
         )
         return stack.client.get_workflow_handle(workflow_id, result_type=AgentResult)
     charter = stack.charters[agent]
+    workflow_id = f"{agent}-{uuid.uuid4().hex[:12]}"
+    start = Signer.of(REQUESTED_BY).start(
+        namespace=stack.client.namespace, agent=agent, workflow_id=workflow_id, input=run_input
+    )
     return await stack.client.start_workflow(
         charter.workflow,
-        AgentRunInput(input=run_input, requested_by=REQUESTED_BY),
-        id=f"{agent}-{uuid.uuid4().hex[:12]}",
+        AgentRunInput(input=run_input, requested_by=REQUESTED_BY, start=start),
+        id=workflow_id,
         task_queue=stack.tq,
         result_type=AgentResult,
         search_attributes=api.start_search_attributes(agent, charter, REQUESTED_BY),
     )
 
 
-async def pending_request(handle: WorkflowHandle, tool: str | None = None) -> str | None:
-    """The id of the run's pending request (for ``tool``), as ``mandate pending`` reads it."""
+async def pending_item(handle: WorkflowHandle, tool: str | None = None) -> dict[str, Any] | None:
+    """The run's pending request (for ``tool``), as ``mandate pending`` reads it."""
     try:
         pending = await handle.query(Query.PENDING_APPROVALS, result_type=list)
     except (WorkflowQueryFailedError, RPCError):
         return None  # not yet past its first workflow task
     for request in pending:
         if tool is None or request["tool"] == tool:
-            return request["id"]
+            return request
     return None
+
+
+async def pending_request(handle: WorkflowHandle, tool: str | None = None) -> str | None:
+    """The id of the run's pending request (for ``tool``), as ``mandate pending`` reads it."""
+    request = await pending_item(handle, tool)
+    return request["id"] if request else None
 
 
 async def _plain_pending(handle: WorkflowHandle) -> str | None:
@@ -117,12 +147,15 @@ async def _plain_pending(handle: WorkflowHandle) -> str | None:
         return None
 
 
-async def _decide(stack: Stack, side: Side, handle: WorkflowHandle, request_id: str) -> None:
-    if side.cli:  # `mandate approve`: describe, worker check, the decide update
+async def _decide(stack: Stack, side: Side, handle: WorkflowHandle, request: Any) -> None:
+    if side.cli:  # `mandate approve`: describe, worker check, the decide update (signed as the approver)
         await api.decide(stack.client, handle.id, decision=DecisionKind.APPROVE, approver=APPROVER,
-                         reason="benchmark", request_id=request_id)
-    else:
-        await handle.signal(Signal.APPROVE, approval(request_id if side.agent else None))
+                         reason="benchmark", request_id=request["id"])
+    elif side.agent:  # the Web UI's "Send a Signal" with what `mandate sign` printed
+        signed = await approval(handle, stack.client.namespace, side.agent, request)
+        await handle.signal(Signal.APPROVE, signed)
+    else:  # the plain workflow's own approve signal
+        await handle.signal(Signal.APPROVE, {"approver": APPROVER, "reason": "benchmark"})
 
 
 async def one_run(stack: Stack, side: Side) -> dict[str, Any]:
@@ -151,16 +184,16 @@ async def one_run(stack: Stack, side: Side) -> dict[str, Any]:
     t_hint = time.perf_counter()
     await asyncio.sleep(0.7 * _gap.get(side.name, 0.0))
 
-    async def visible() -> str | None:
+    async def visible() -> Any:
         nonlocal queries
         queries += 1
-        return await (_plain_pending(handle) if side.agent is None else pending_request(handle))
+        return await (_plain_pending(handle) if side.agent is None else pending_item(handle))
 
-    request_id = await until(visible, every=stack.plan.poll_s, timeout=300, what="the approval request")
+    request = await until(visible, every=stack.plan.poll_s, timeout=300, what="the approval request")
     t_visible = time.perf_counter()
     _gap[side.name] = 0.8 * _gap.get(side.name, t_visible - t_hint) + 0.2 * (t_visible - t_hint)
     sent = time.time()
-    await _decide(stack, side, handle, request_id)
+    await _decide(stack, side, handle, request)
     decided = time.time()
     result: Any = await outcome
     t_end = time.perf_counter()

@@ -73,8 +73,11 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
     await environment.shutdown()
 
 
-@pytest_asyncio.fixture(scope="session")
+@pytest_asyncio.fixture
 async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of the test's own. Its clock moves on by years once a run it skipped through
+    ends, and signed statements are issued on the real clock but verified on the run's: a server an earlier
+    test moved on would find every decision expired."""
     environment = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=_executable("temporal-test-server"),

@@ -6,13 +6,15 @@ import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
+from mandate.decisions import DecideInput, DecisionKind
 from mandate.run import AgentResult, AgentRunInput, AgentStatus
 from mandate.signer import Signer
+from mandate.statements import SignedStatement
 from mandate.workflows.refund_agent import RefundAgent
 
 T = TypeVar("T")
@@ -29,28 +31,54 @@ async def start_refund(
     """Start a refund run. The session's tests share one shop, which refunds an order once: a test
     that gets a refund issued needs an order no other test refunds or expects to be refundable."""
     order = {"order_id": order_id, "reason": reason}
-    start = Signer.of(requested_by).start(
-        namespace=client.namespace, agent=RefundAgent.agent, workflow_id=workflow_id, input=order
-    )
+    return await start_signed(client, RefundAgent, task_queue, workflow_id, order, requested_by=requested_by)
+
+
+def signed_start(
+    namespace: str, agent: str, workflow_id: str, run_input: dict[str, Any], requested_by: str
+) -> SignedStatement:
+    """The requester's signed start of a run, as `mandate start` signs it."""
+    signer = Signer.of(requested_by)
+    return signer.start(namespace=namespace, agent=agent, workflow_id=workflow_id, input=run_input)
+
+
+async def start_signed(
+    client: Client,
+    workflow_cls: Any,
+    task_queue: str,
+    workflow_id: str,
+    run_input: dict[str, Any],
+    *,
+    requested_by: str = "bob@example.com",
+    **options: Any,
+) -> WorkflowHandle:
+    """Start a run of ``workflow_cls`` (a governed agent class) with its start signed by the requester."""
+    start = signed_start(client.namespace, workflow_cls.agent, workflow_id, run_input, requested_by)
     return await client.start_workflow(
-        RefundAgent.run,
-        AgentRunInput(input=order, requested_by=requested_by, start=start),
+        workflow_cls.run,
+        AgentRunInput(input=run_input, requested_by=requested_by, start=start),
         id=workflow_id,
         task_queue=task_queue,
+        **options,
     )
 
 
-async def signed_decision(
-    handle: WorkflowHandle, approver: str, *, approve: bool = True, reason: str = "", request_id: str | None = None
-) -> dict:
-    """A decision signed by ``approver`` for the run's pending request, as `mandate sign` prints it (a dict
-    to send as the ``approve`` / ``reject`` signal's one input)."""
+async def decision_statement(
+    handle: WorkflowHandle,
+    approver: str,
+    *,
+    approve: bool = True,
+    reason: str = "",
+    request_id: str | None = None,
+) -> SignedStatement:
+    """A decision signed by ``approver`` for the named request (whatever its state: a decision may be signed
+    for a request someone else decides first), or else for the run's first pending request."""
     status = await handle.query("status", result_type=AgentStatus)
-    pending = [r for r in status.pending if request_id in (None, r.id)]
-    assert pending, f"{handle.id} has no pending request {request_id or ''}"
-    request = pending[0]
+    candidates = status.pending if request_id is None else [r for r in status.requests if r.id == request_id]
+    assert candidates, f"{handle.id} has no {'pending request' if request_id is None else request_id}"
+    request = candidates[0]
     description = await handle.describe()
-    statement = Signer.of(approver).decision(
+    return Signer.of(approver).decision(
         approve=approve,
         namespace="default",
         agent=status.agent,
@@ -61,7 +89,45 @@ async def signed_decision(
         args_hash=request.args_hash,
         reason=reason,
     )
+
+
+async def signed_decision(
+    handle: WorkflowHandle,
+    approver: str,
+    *,
+    approve: bool = True,
+    reason: str = "",
+    request_id: str | None = None,
+) -> dict:
+    """A decision signed by ``approver`` for the run's pending request, as `mandate sign` prints it (a dict
+    to send as the ``approve`` / ``reject`` signal's one input)."""
+    statement = await decision_statement(
+        handle, approver, approve=approve, reason=reason, request_id=request_id
+    )
     return statement.model_dump(mode="json")
+
+
+async def signed_decide(
+    handle: WorkflowHandle,
+    approver: str,
+    decision: DecisionKind,
+    *,
+    reason: str = "",
+    request_id: str | None = None,
+    **fields: Any,
+) -> DecideInput:
+    """A ``decide`` update's input carrying ``approver``'s signed statement, as `mandate approve` sends it."""
+    statement = await decision_statement(
+        handle, approver, approve=decision is DecisionKind.APPROVE, reason=reason, request_id=request_id
+    )
+    return DecideInput(
+        request_id=statement.request_id,
+        approver=approver,
+        reason=reason,
+        decision=decision,
+        statement=statement,
+        **fields,
+    )
 
 
 async def signed_kill(handle: WorkflowHandle, by: str, *, reason: str, rollback: bool = False, fleet: bool = False) -> dict:

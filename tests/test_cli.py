@@ -445,6 +445,11 @@ def test_approve_refuses_outsiders_and_self_approval_then_update_and_signal_comp
     assert notify["id"] == "r2"
     assert "qi@example.com" in notify["approvers"]
 
+    # As from the Web UI's "Send a Signal": the input is the signed decision `mandate sign` prints.
+    signed = cli(
+        server, "sign", workflow_id, "--as", "qi@example.com", "--decision", "approve", "--reason", "fine"
+    )
+    assert signed.ok and len(signed.stdout.strip().splitlines()) == 1, signed
     sig = temporal(
         server,
         "workflow",
@@ -454,7 +459,7 @@ def test_approve_refuses_outsiders_and_self_approval_then_update_and_signal_comp
         "--name",
         "approve",
         "--input",
-        '{"approver": "qi@example.com", "reason": "fine"}',
+        signed.stdout.strip(),
     )
     assert sig.returncode == 0, f"{sig.stdout}\n{sig.stderr}"
 

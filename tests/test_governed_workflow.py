@@ -11,7 +11,7 @@ from temporalio.worker import Worker
 
 from mandate import search_attributes as sa
 from mandate.charter import Charter
-from mandate.decisions import DecideInput, DecisionKind
+from mandate.decisions import DecisionKind
 from mandate.run import CompensationStatus, RunState, StepStatus
 from mandate.worker import build_worker
 from mandate.workflows.refund_agent import RefundAgent
@@ -19,7 +19,10 @@ from tests.helpers import (
     eventually,
     refunds_for,
     scheduled_activities,
+    signed_decide,
+    signed_decision,
     start_refund,
+    start_signed,
     status_of,
     wait_pending,
 )
@@ -42,15 +45,18 @@ async def test_approved_by_signal_refunds_once(client, worker, task_queue, workf
         assert request.args_hash.startswith("sha256:")
         assert refunds_for(mandate_home, 1003) == []  # nothing is written before a person decides
 
-        await handle.signal("approve", {"request_id": request.id, "approver": RAJ, "reason": "damage shown"})
+        await handle.signal("approve", await signed_decision(handle, RAJ, reason="damage shown"))
         await wait_pending(handle, "notify_customer")
-        await handle.signal("approve", {"approver": QI})
+        await handle.signal("approve", await signed_decision(handle, QI))
         result = await handle.result()
         status = await status_of(handle)
 
     assert result.outcome == "refunded"
     assert [r[2] for r in refunds_for(mandate_home, 1003)] == ["issued"]
-    assert [(d.approver, d.channel.value) for d in status.decisions] == [(RAJ, "signal"), (QI, "signal")]
+    assert [(d.approver, d.channel.value, d.verified) for d in status.decisions] == [
+        (RAJ, "signal", True),
+        (QI, "signal", True),
+    ]
     assert [c.compensation for c in status.compensations] == ["reverse_refund", None]
     assert status.compensations[1].status is CompensationStatus.NOT_UNDOABLE
     assert status.model_dump(mode="json")["compensations"][1]["status"] == "not_undoable"  # as histories carry it
@@ -61,14 +67,12 @@ async def test_approved_by_update_returns_the_decision(client, worker, task_queu
         handle = await start_refund(client, task_queue, workflow_id, 1004)
         status = await wait_pending(handle, "issue_refund")
         decision = await handle.execute_update(
-            RefundAgent.decide, DecideInput(approver=SAM, decision=DecisionKind.APPROVE, reason="ok")
+            RefundAgent.decide, await signed_decide(handle, SAM, DecisionKind.APPROVE, reason="ok")
         )
         assert decision.request_id == status.pending[0].id
         assert decision.channel.value == "update" and decision.update_id
         await wait_pending(handle, "notify_customer")
-        await handle.execute_update(
-            RefundAgent.decide, DecideInput(approver=QI, decision=DecisionKind.APPROVE)
-        )
+        await handle.execute_update(RefundAgent.decide, await signed_decide(handle, QI, DecisionKind.APPROVE))
         assert (await handle.result()).outcome == "refunded"
 
 
@@ -76,7 +80,8 @@ async def test_rejected_refund_writes_nothing(client, worker, task_queue, workfl
     async with worker:
         handle = await start_refund(client, task_queue, workflow_id, 1005)
         await wait_pending(handle, "issue_refund")
-        await handle.signal("reject", {"approver": SAM, "reason": "customer keeps the item"})
+        rejection = await signed_decision(handle, SAM, approve=False, reason="customer keeps the item")
+        await handle.signal("reject", rejection)
         result = await handle.result()
     assert result.outcome == "refund_rejected"
     assert result.rejections == 1
@@ -91,20 +96,21 @@ async def test_self_and_unknown_approvers_are_refused_and_the_run_goes_on(
         handle = await start_refund(client, task_queue, workflow_id, 1006, requested_by=RAJ)
         await wait_pending(handle, "issue_refund")
 
+        # Each signs with their own key: the refusal is about who they are, not a missing signature.
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await handle.execute_update(
-                RefundAgent.decide, DecideInput(approver=RAJ, decision=DecisionKind.APPROVE)
+                RefundAgent.decide, await signed_decide(handle, RAJ, DecisionKind.APPROVE)
             )
         assert "requested this run and cannot approve" in str(refused.value.cause)
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await handle.execute_update(
-                RefundAgent.decide, DecideInput(approver="mallory@example.com", decision=DecisionKind.APPROVE)
+                RefundAgent.decide, await signed_decide(handle, "mallory@example.com", DecisionKind.APPROVE)
             )
         assert "mallory@example.com is not an approver of issue_refund" in str(refused.value.cause)
 
         # The same refusals by signal cannot answer the sender, so they are recorded instead.
-        await handle.signal("approve", {"approver": RAJ})
-        await handle.signal("approve", {"approver": "mallory@example.com"})
+        await handle.signal("approve", await signed_decision(handle, RAJ))
+        await handle.signal("approve", await signed_decision(handle, "mallory@example.com"))
         status = await eventually(
             lambda: _refused_at_least(handle, 2), what="two refused decisions in status"
         )
@@ -113,9 +119,11 @@ async def test_self_and_unknown_approvers_are_refused_and_the_run_goes_on(
             "mallory@example.com is not an approver of issue_refund (approvers: raj@example.com, sam@example.com)",
         ]
         assert status.state is RunState.WAITING_APPROVAL and status.pending[0].status.value == "pending"
-        await handle.signal("approve", {"approver": SAM})
+        await handle.signal("approve", await signed_decision(handle, SAM))
         await wait_pending(handle, "notify_customer")
-        await handle.signal("reject", {"approver": QI, "reason": "tone is wrong"})
+        await handle.signal(
+            "reject", await signed_decision(handle, QI, approve=False, reason="tone is wrong")
+        )
         result = await handle.result()
     assert result.outcome == "refunded" and result.refused_decisions == 2
 
@@ -158,10 +166,10 @@ async def test_malformed_signals_are_refused_recorded_and_harmless(client, worke
         assert any("no approval request 'r99'" in r for r in reasons)
         assert reasons[-1] == "a rejection needs a reason"
         assert all("\n" not in r for r in reasons)
-        # still alive and governed: a proper approval goes through
-        await handle.signal("approve", {"approver": RAJ})
+        # still alive and governed: a proper (signed) approval goes through
+        await handle.signal("approve", await signed_decision(handle, RAJ))
         await wait_pending(handle, "notify_customer")
-        await handle.signal("approve", {"approver": QI})
+        await handle.signal("approve", await signed_decision(handle, QI))
         assert (await handle.result()).outcome == "refunded"
 
 
@@ -171,7 +179,7 @@ async def test_blocked_tool_never_reaches_an_activity(client, worker, task_queue
             client, task_queue, workflow_id, 1009, reason="broken, please delete my account"
         )
         await wait_pending(handle, "issue_refund")
-        await handle.signal("reject", {"approver": SAM, "reason": "not today"})
+        await handle.signal("reject", await signed_decision(handle, SAM, approve=False, reason="not today"))
         result = await handle.result()
         status = await status_of(handle)
     assert result.violations == 1
@@ -202,7 +210,7 @@ async def test_search_attributes_let_an_approver_find_what_waits_on_them(
         assert attrs.get(sa.STATE) == "waiting_approval"
         assert attrs.get(sa.OWNER) == "ana@example.com"
         assert attrs.get(sa.REQUESTED_BY) == BOB
-        await handle.signal("reject", {"approver": SAM, "reason": "no"})
+        await handle.signal("reject", await signed_decision(handle, SAM, approve=False, reason="no"))
         await handle.result()
 
         async def settled():
@@ -216,14 +224,9 @@ async def test_search_attributes_let_an_approver_find_what_waits_on_them(
 
 
 async def test_invalid_input_fails_the_run_with_a_clear_error(client, worker, task_queue, workflow_id):
-    from mandate.run import AgentRunInput
-
     async with worker:
-        handle = await client.start_workflow(
-            RefundAgent.run,
-            AgentRunInput(input={"order_id": "1001"}, requested_by=BOB),
-            id=workflow_id,
-            task_queue=task_queue,
+        handle = await start_signed(
+            client, RefundAgent, task_queue, workflow_id, {"order_id": "1001"}, requested_by=BOB
         )
         with pytest.raises(WorkflowFailureError) as failed:
             await handle.result()
@@ -239,21 +242,23 @@ async def test_a_new_run_records_its_protocol_not_a_patch_and_its_tools_timeouts
     from temporalio.api.enums.v1 import EventType
 
     from mandate.api import start_search_attributes
-    from mandate.run import GOVERNED_PROTOCOL, AgentRunInput
+    from mandate.run import GOVERNED_PROTOCOL
     from mandate.tools import registry
 
     async with worker:
-        handle = await client.start_workflow(
-            RefundAgent.run,
-            AgentRunInput(input={"order_id": 1048, "reason": "arrived damaged"}, requested_by=BOB),
-            id=workflow_id,
-            task_queue=task_queue,
+        handle = await start_signed(
+            client,
+            RefundAgent,
+            task_queue,
+            workflow_id,
+            {"order_id": 1048, "reason": "arrived damaged"},
+            requested_by=BOB,
             search_attributes=start_search_attributes("refund-agent", charters["refund-agent"], BOB),
         )
         await wait_pending(handle, "issue_refund")
-        await handle.signal("approve", {"approver": RAJ})
+        await handle.signal("approve", await signed_decision(handle, RAJ))
         await wait_pending(handle, "notify_customer")
-        await handle.signal("reject", {"approver": QI, "reason": "tone"})
+        await handle.signal("reject", await signed_decision(handle, QI, approve=False, reason="tone"))
         await handle.result()
         events = [e async for e in handle.fetch_history_events()]
 
@@ -288,7 +293,7 @@ async def test_the_web_ui_shows_what_waits_and_how_to_decide_it(client, worker, 
         handle = await start_refund(client, task_queue, workflow_id, 1029)
         await wait_pending(handle, "issue_refund")
         metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
-        await handle.signal("reject", {"approver": SAM, "reason": "no"})
+        await handle.signal("reject", await signed_decision(handle, SAM, approve=False, reason="no"))
         await handle.result()
 
     details = metadata.current_details

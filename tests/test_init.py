@@ -212,6 +212,11 @@ def wait_status(project: Project, address: str, workflow_id: str, check: Any) ->
 
 def test_worker_start_approve_replay_through_the_cli(project: Project, worker: str) -> None:
     address = ["--address", worker]
+    # No `mandate dev` here (so no demo keys): the requester and the approver make their signing keys,
+    # which go into the keys file in use ($MANDATE_HOME/keys.toml); the worker reads it again when it changes.
+    for person in ("dev@example.com", "release-manager@example.com"):
+        made = project.mandate("keys", "new", "--as", person)
+        assert made.returncode == 0, made.stderr
     started = project.mandate(
         "start", "deploy-agent", "--input", '{"service": "checkout", "version": "1.4.2"}',
         "--requested-by", "dev@example.com", "--app", APP, *address,

@@ -23,21 +23,25 @@ from mandate.authority import Authority
 from mandate.charter import Charter
 from mandate.contract import monitor_id
 from mandate.errors import DecisionRefusedError
+from mandate.keys import ensure_demo_keys
 from mandate.outcomes import MetricsQuery, PauseState
 from mandate.run import AgentResult, RunState, StepStatus
 from mandate.tools import ToolRegistry, registry, tool
 from mandate.worker import build_worker, start_monitors
 from mandate.workflows.monitor import KillMonitor
 from tests.agents import TEST_AGENTS
-from tests.helpers import eventually, finished, status_of, wait_pending
+from tests.conftest import DEMO_PEOPLE
+from tests.helpers import eventually, finished, signed_decision, signed_kill, status_of, wait_pending
 
 SAM, RAJ, QI, BOB = "sam@example.com", "raj@example.com", "qi@example.com", "bob@example.com"
 
 
 @pytest.fixture(autouse=True)
 def fresh_shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Each test gets its own shop database (the worker's tools read MANDATE_HOME per call)."""
+    """Each test gets its own shop database (the worker's tools read MANDATE_HOME per call), and the demo
+    keys `mandate dev` would make there (keys are read from MANDATE_HOME too)."""
     monkeypatch.setenv("MANDATE_HOME", str(tmp_path))
+    ensure_demo_keys(DEMO_PEOPLE)
     return tmp_path
 
 
@@ -102,7 +106,7 @@ def _by_type(served: dict[str, Charter]) -> dict[str, Any]:
 
 async def _refunded_and_waiting_for_notice(client, handle) -> None:
     await wait_pending(handle, "issue_refund")
-    await handle.signal("approve", {"approver": RAJ})
+    await handle.signal("approve", await signed_decision(handle, RAJ))
     await wait_pending(handle, "notify_customer")
 
 
@@ -169,12 +173,12 @@ async def test_kill_one_run_without_rollback_keeps_the_fleet_running(client, fle
 async def test_kill_signal_from_a_stranger_is_refused_and_recorded(client, fleet, task_queue):
     handle = await start(client, fleet, "refund-a", task_queue, 1025)
     await wait_pending(handle, "issue_refund")
-    await handle.signal("kill", {"by": "mallory@example.com", "reason": "x", "rollback": True})
+    await handle.signal("kill", await signed_kill(handle, "mallory@example.com", reason="x", rollback=True))
     await handle.signal("kill", "stop")
     status = await eventually(lambda: _refused(handle, 2), what="refused kills")
     assert status.killed is None and status.state is RunState.WAITING_APPROVAL
     assert "mallory@example.com is not the stop/go owner" in status.refused[0].reason
-    await handle.signal("kill", {"by": SAM, "reason": "stop it"})
+    await handle.signal("kill", await signed_kill(handle, SAM, reason="stop it"))
     assert (await finished(handle)).state is RunState.KILLED
 
 
@@ -188,15 +192,15 @@ async def _refused(handle, n):
 
 async def _reject(handle) -> None:
     await wait_pending(handle, "issue_refund")
-    await handle.signal("reject", {"approver": SAM, "reason": "no"})
+    await handle.signal("reject", await signed_decision(handle, SAM, approve=False, reason="no"))
     await finished(handle)
 
 
 async def _approve_all(handle) -> None:
     await wait_pending(handle, "issue_refund")
-    await handle.signal("approve", {"approver": RAJ})
+    await handle.signal("approve", await signed_decision(handle, RAJ))
     await wait_pending(handle, "notify_customer")
-    await handle.signal("approve", {"approver": QI})
+    await handle.signal("approve", await signed_decision(handle, QI))
     await finished(handle)
 
 
@@ -360,7 +364,9 @@ async def test_a_compensation_that_fails_once_is_retried(client, task_queue, cha
         await start_monitors(client, served, task_queue=task_queue)
         handle = await start(client, served, "refund-a", task_queue, 1043)
         await _refunded_and_waiting_for_notice(client, handle)
-        await handle.execute_update("kill", {"by": SAM, "reason": "undo it", "rollback": True})
+        kill = await signed_kill(handle, SAM, reason="undo it", rollback=True)
+        order = {"by": SAM, "reason": "undo it", "rollback": True, "statement": kill}
+        await handle.execute_update("kill", order)
         result = await finished(handle)
         status = await status_of(handle)
     assert result.state is RunState.ROLLED_BACK
@@ -449,7 +455,7 @@ async def test_rollback_finishes_even_when_the_workflow_is_cancelled(
         handle = await start(client, served, "refund-a", task_queue, 1045)
         await _refunded_and_waiting_for_notice(client, handle)
         assert refunds(fresh_shop) == [(1045, "issued")]
-        await handle.signal("kill", {"by": SAM, "reason": "undo", "rollback": True})
+        await handle.signal("kill", await signed_kill(handle, SAM, reason="undo", rollback=True))
         await asyncio.wait_for(running.wait(), timeout=60)  # the compensation is running
         await handle.cancel()
         await eventually(lambda: _events(handle, CANCEL_REQUESTED), what="the cancel request in the history")

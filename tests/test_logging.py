@@ -7,7 +7,7 @@ import logging
 
 from mandate.logging import configure_logging
 from mandate.worker import build_worker
-from tests.helpers import start_refund, wait_pending
+from tests.helpers import finished, signed_decision, start_refund, wait_pending
 
 
 async def test_json_logs_bind_run_context(client, task_queue, workflow_id, charters, capsys):
@@ -16,8 +16,10 @@ async def test_json_logs_bind_run_context(client, task_queue, workflow_id, chart
         async with build_worker(client, task_queue=task_queue, charters=charters):
             handle = await start_refund(client, task_queue, workflow_id, 1016)
             await wait_pending(handle, "issue_refund")
-            await handle.signal("reject", {"approver": "sam@example.com", "reason": "no"})
-            await handle.result()
+            await handle.signal(
+                "reject", await signed_decision(handle, "sam@example.com", approve=False, reason="no")
+            )
+            await finished(handle)
     finally:
         logging.getLogger().handlers.clear()
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]

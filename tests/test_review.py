@@ -17,7 +17,7 @@ from mandate.review import build_report, load_history_file, render_html, render_
 from mandate.review.history import HistoryFileError
 from mandate.worker import build_worker
 from mandate.worker.agents import discover, replayable_workflows
-from tests.helpers import eventually, start_refund, wait_pending
+from tests.helpers import eventually, signed_decision, signed_kill, start_refund, wait_pending
 
 HISTORIES = Path(__file__).parent / "histories"
 MANDATE = str(Path(sys.executable).parent / "mandate")
@@ -112,7 +112,10 @@ async def test_cli_show_json_format_replays(env, client, task_queue, workflow_id
     async with build_worker(client, task_queue=task_queue, charters=charters):
         handle = await start_refund(client, task_queue, workflow_id, 1044)
         await wait_pending(handle, "issue_refund")
-        await handle.signal("reject", {"approver": "sam@example.com", "reason": "duplicate claim"})
+        await handle.signal(
+            "reject",
+            await signed_decision(handle, "sam@example.com", approve=False, reason="duplicate claim"),
+        )
         await handle.result()
     target = env.client.service_client.config.target_host
     shown = subprocess.run(
@@ -245,8 +248,8 @@ async def test_a_reason_cannot_forge_a_section_of_the_report(client, task_queue,
     async with build_worker(client, task_queue=task_queue, charters=charters):
         handle = await start_refund(client, task_queue, workflow_id, 1018, reason=FORGED)
         await wait_pending(handle, "issue_refund")
-        await handle.signal("approve", {"approver": "mallory@example.com", "reason": FORGED})
-        await handle.signal("kill", {"by": "sam@example.com", "reason": FORGED})
+        await handle.signal("approve", await signed_decision(handle, "mallory@example.com", reason=FORGED))
+        await handle.signal("kill", await signed_kill(handle, "sam@example.com", reason=FORGED))
         await handle.result()
         report = await _report_of(await handle.fetch_history())
     assert report.killed is not None and report.killed.reason == FORGED  # kept as sent

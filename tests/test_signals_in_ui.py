@@ -22,9 +22,11 @@ from temporalio.worker import Worker
 from mandate.charter import Charter
 from mandate.contract import Signal
 from mandate.converter import TolerantPayloadConverter, Undecodable, client_with_mandate_converter
+from mandate.keys import ensure_demo_keys
 from mandate.run import RunState
 from mandate.worker import build_worker
-from tests.helpers import eventually, start_refund, status_of, wait_pending
+from tests.conftest import DEMO_PEOPLE
+from tests.helpers import eventually, signed_decision, start_refund, status_of, wait_pending
 
 RAJ, SAM, QI = "raj@example.com", "sam@example.com", "qi@example.com"
 NOT_JSON = Payload(metadata={"encoding": b"json/plain"}, data=b'{"approver": ')
@@ -32,8 +34,10 @@ NOT_JSON = Payload(metadata={"encoding": b"json/plain"}, data=b'{"approver": ')
 
 @pytest.fixture(autouse=True)
 def fresh_shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A shop database of this test's own, so its refund touches no order another test refunds."""
+    """A shop database of this test's own, so its refund touches no order another test refunds (with the
+    demo keys `mandate dev` would make there: keys are read from MANDATE_HOME too)."""
     monkeypatch.setenv("MANDATE_HOME", str(tmp_path))
+    ensure_demo_keys(DEMO_PEOPLE)
     return tmp_path
 
 
@@ -48,7 +52,7 @@ async def test_the_ui_lists_approve_reject_and_kill_by_name(client, worker, task
         handle = await start_refund(client, task_queue, workflow_id, 1032)
         await wait_pending(handle, "issue_refund")
         metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
-        await handle.signal(Signal.REJECT, {"approver": SAM, "reason": "no"})
+        await handle.signal(Signal.REJECT, await signed_decision(handle, SAM, approve=False, reason="no"))
         await handle.result()
 
     named = {s.name: s.description for s in metadata.definition.signal_definitions if s.name}
@@ -100,10 +104,10 @@ async def test_malformed_signals_are_refused_and_recorded_never_dropped(client, 
         assert "json/plain, 13 bytes" in status.refused[0].payload  # what arrived, for the record
         assert status.state is RunState.WAITING_APPROVAL and status.decisions == [] and status.killed is None
 
-        # the run was neither wedged nor killed: a proper approval by signal goes through
-        await handle.signal(Signal.APPROVE, {"approver": RAJ})
+        # the run was neither wedged nor killed: a proper (signed) approval by signal goes through
+        await handle.signal(Signal.APPROVE, await signed_decision(handle, RAJ))
         await wait_pending(handle, "notify_customer")
-        await handle.signal(Signal.APPROVE, {"approver": QI})
+        await handle.signal(Signal.APPROVE, await signed_decision(handle, QI))
         result = await handle.result()
     assert result.outcome == "refunded" and result.refused_decisions == 8
 

@@ -11,12 +11,20 @@ from temporalio.exceptions import ApplicationError
 
 import mandate.activities.shop as shop
 from mandate.authority import Authority
-from mandate.decisions import DecideInput, DecisionKind
+from mandate.decisions import DecisionKind
 from mandate.run import RunState
 from mandate.tools import ToolRegistry, current_tool_context, tool
 from mandate.worker import build_worker
 from mandate.workflows.refund_agent import RefundAgent
-from tests.helpers import refunds_for, scheduled_activities, start_refund, status_of, wait_pending
+from tests.helpers import (
+    refunds_for,
+    scheduled_activities,
+    signed_decide,
+    signed_decision,
+    start_refund,
+    status_of,
+    wait_pending,
+)
 
 CFO = "cfo@example.com"
 
@@ -57,10 +65,10 @@ async def test_escalation_group_can_decide_after_the_timeout(time_env, time_work
     status = await status_of(handle)
     assert status.escalations == 1 and status.pending[0].escalated
     assert status.pending[0].eligible == ["raj@example.com", "sam@example.com", CFO]
-    await handle.execute_update(RefundAgent.decide, DecideInput(approver=CFO, decision=DecisionKind.APPROVE))
+    await handle.execute_update(RefundAgent.decide, await signed_decide(handle, CFO, DecisionKind.APPROVE))
     await wait_pending(handle, "notify_customer")
     await handle.execute_update(
-        RefundAgent.decide, DecideInput(approver="qi@example.com", decision=DecisionKind.APPROVE)
+        RefundAgent.decide, await signed_decide(handle, "qi@example.com", DecisionKind.APPROVE)
     )
     result = await handle.result()
     assert result.outcome == "refunded" and result.state is RunState.COMPLETED
@@ -69,7 +77,7 @@ async def test_escalation_group_can_decide_after_the_timeout(time_env, time_work
 async def _decide_error(handle, approver: str) -> str:
     try:
         await handle.execute_update(
-            RefundAgent.decide, DecideInput(approver=approver, decision=DecisionKind.APPROVE)
+            RefundAgent.decide, await signed_decide(handle, approver, DecisionKind.APPROVE)
         )
     except Exception as err:  # noqa: BLE001
         return str(getattr(err, "cause", err))
@@ -110,15 +118,16 @@ async def test_write_retried_after_a_crash_refunds_once(
     async with build_worker(client, task_queue=task_queue, charters=charters, tools=_flaky_registry()):
         handle = await start_refund(client, task_queue, workflow_id, 1015)
         await wait_pending(handle, "issue_refund")
-        await handle.signal("approve", {"approver": "raj@example.com"})
+        await handle.signal("approve", await signed_decision(handle, "raj@example.com"))
         await wait_pending(handle, "notify_customer")
-        await handle.signal("approve", {"approver": "qi@example.com"})
+        await handle.signal("approve", await signed_decision(handle, "qi@example.com"))
         result = await handle.result()
         status = await status_of(handle)
     assert result.outcome == "refunded"
     assert len(refunds_for(mandate_home, 1015)) == 1
     refund_step = next(s for s in status.steps if s.tool == "issue_refund")
-    assert refund_step.idempotency_key == f"{workflow_id}:r1"
+    # from protocol 4 a write's key names the run too: <workflow id>:<run id>:<request>
+    assert refund_step.idempotency_key == f"{workflow_id}:{(await handle.describe()).run_id}:r1"
     attempts = [
         e async for e in handle.fetch_history_events() if e.HasField("activity_task_started_event_attributes")
     ]

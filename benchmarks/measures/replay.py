@@ -18,10 +18,10 @@ from typing import Any
 
 from temporalio.worker import Replayer
 
-from benchmarks.bench_agents import BenchAgent
+from benchmarks.bench_agents import BENCH_AGENT, BenchAgent
 from benchmarks.harness import Stack, bounded, err, until
 from benchmarks.probes import r
-from benchmarks.sides import approval, pending_request, start_governed
+from benchmarks.sides import approval, pending_item, start_governed
 
 __all__ = ["measure"]
 
@@ -30,7 +30,7 @@ async def measure(stack: Stack, home: Path) -> dict[str, Any]:
     target = stack.plan.replay_events
     err.print(f"  replay: one governed run with ~{target} events (malformed approve signals)")
     handle = await start_governed(stack)
-    r1 = await until(lambda: pending_request(handle), every=0.05, timeout=120, what="the approval request")
+    r1 = await until(lambda: pending_item(handle), every=0.05, timeout=120, what="the approval request")
     signals = 0
     while True:
         info = (await handle.describe()).raw_description.workflow_execution_info
@@ -40,7 +40,7 @@ async def measure(stack: Stack, home: Path) -> dict[str, Any]:
         burst = max(20, min(1000, missing // 2))  # a signal adds one event, plus its share of a workflow task
         await bounded(25, range(burst), lambda _: handle.signal("approve", "not a decision"))
         signals += burst
-    await handle.signal("approve", approval(r1))
+    await handle.signal("approve", await approval(handle, stack.client.namespace, BENCH_AGENT, r1))
     result = await handle.result()
     history = await handle.fetch_history()
     events = len(history.events)

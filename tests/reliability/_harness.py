@@ -35,8 +35,10 @@ import mandate.activities.shop  # noqa: F401  (registers the shop's tools)
 from mandate import api
 from mandate import search_attributes as sa
 from mandate.charter import Charter, load_charters
+from mandate.keys import keys_path
 from mandate.run import AgentResult, AgentRunInput, AgentStatus
 from mandate.tools import registry
+from tests.helpers import signed_start
 
 T = TypeVar("T")
 
@@ -362,11 +364,20 @@ class Stack:
             )
         self.home = root / "home"
         self.env = clean_env(self.home)
+        self._share_demo_keys()
         self.server = TemporalServer(root)
         self.workers: list[WorkerProc] = []
         self._client: Client | None = None
         self.charters: dict[str, Charter] = load_charters(self.cwd / "charters", registry)
         self.cli_calls: list[Result] = []
+
+    def _share_demo_keys(self) -> None:
+        """Signing keys, as `mandate dev` makes them for the people its charters name: the stack's workers
+        verify with the test session's demo keys file, and the stack's home holds copies of the session's
+        private keys, so `mandate approve --as RAJ` here and a decision the test signs itself both sign
+        with keys the file lists. Anyone else gets a demo key on first use, in the same file."""
+        self.env["MANDATE_KEYS"] = str(keys_path())
+        shutil.copytree(Path(os.environ["MANDATE_HOME"]) / "keys", self.home / "keys")
 
     @property
     def address(self) -> str:
@@ -443,16 +454,26 @@ class Stack:
         client = await self.client()
         payload = {"order_id": order_id, "reason": reason}
         if direct:
+            workflow_id = f"{AGENT}-{os.urandom(6).hex()}"
             handle = await client.start_workflow(
                 "RefundAgent",
-                AgentRunInput(input=payload, requested_by=BOB),
-                id=f"{AGENT}-{os.urandom(6).hex()}",
+                AgentRunInput(
+                    input=payload,
+                    requested_by=BOB,
+                    start=signed_start(client.namespace, AGENT, workflow_id, payload, BOB),
+                ),
+                id=workflow_id,
                 task_queue=TASK_QUEUE,
             )
             return handle.id
         return await api.start_agent(
             client, self.charters, AGENT, input=payload, requested_by=BOB, task_queue=TASK_QUEUE
         )
+
+    async def write_key(self, workflow_id: str, request: str) -> str:
+        """The idempotency key of the run's write for ``request``: from protocol 4 it names the run too."""
+        client = await self.client()
+        return f"{workflow_id}:{(await client.get_workflow_handle(workflow_id).describe()).run_id}:{request}"
 
     def handle(self, workflow_id: str) -> WorkflowHandle[Any, Any]:
         assert self._client is not None

@@ -17,6 +17,7 @@ import asyncio
 import json
 import random
 import subprocess
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,12 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 from mandate.charter import load_charter
-from mandate.decisions import RequestStatus
-from mandate.errors import CharterError
+from mandate.decisions import RequestStatus, same_person
+from mandate.errors import CharterError, KeysError
+from mandate.keys import new_key, publish
 from mandate.run import RunState
 from mandate.tools import registry
-from tests.helpers import one_line_error
+from tests.helpers import decision_statement, one_line_error, signed_decision
 from tests.reliability._harness import (
     BOB,
     ELIGIBLE,
@@ -245,6 +247,29 @@ def update_payloads(n: int = 300) -> list[tuple[str, Any]]:
     return items
 
 
+def wrong_person(payload: Any) -> str | None:
+    """The approver of a `decide` input that would be a proper decision but for who decides (not an approver
+    of issue_refund, or its requester): such a person can sign it with their own key. None for any other."""
+    if not isinstance(payload, dict) or set(payload) - {"request_id", "approver", "reason", "decision"}:
+        return None
+    approver, reason = payload.get("approver"), payload.get("reason", "")
+    if not (
+        isinstance(approver, str) and approver.strip() and len(approver) <= 200 and approver.isprintable()
+    ):
+        return None
+    if payload.get("request_id", "r1") != "r1" or payload.get("decision") not in ("approve", "reject"):
+        return None
+    if (
+        not isinstance(reason, str)
+        or len(reason) > 2000
+        or (payload["decision"] == "reject" and not reason.strip())
+    ):
+        return None
+    if any(same_person(approver, eligible) for eligible in (RAJ, SAM)):
+        return None
+    return approver
+
+
 # ---------------------------------------------------------------------------- helpers
 
 
@@ -355,13 +380,47 @@ async def test_hundreds_of_bad_updates_are_refused_at_once_and_nothing_is_writte
     order_id = (await st.status(workflow_id)).input["order_id"]
     events_before = len([e async for e in st.handle(workflow_id).fetch_history_events()])
     payloads = update_payloads()
+    # issue_refund is a write: its decisions must be signed. Whoever is wrong only for being the wrong person
+    # signs with their own key, as `mandate approve --as NAME` would; the rest of the junk goes as it is.
+    signed_by: dict[int, str] = {}
+    for n, (label, payload) in enumerate(payloads):
+        who = wrong_person(payload)
+        if who is None:
+            continue
+        try:
+            statement = await decision_statement(
+                st.handle(workflow_id),
+                who,
+                approve=payload["decision"] == "approve",
+                reason=payload.get("reason", ""),
+                request_id="r1",
+            )
+        except (
+            KeysError,
+            ValueError,
+        ):  # no key can be made for this name (`mandate keys new` refuses it too)
+            continue
+        payloads[n] = (f"{label}, signed", {**payload, "statement": statement.model_dump(mode="json")})
+        signed_by[n] = who
 
     # At most 8 at a time: Temporal admits 10 in-flight updates per workflow.
     reasons = await bounded(payloads, lambda item: send_update(st, workflow_id, item[1]), limit=8)
 
     for (label, _payload), reason in zip(payloads, reasons, strict=True):
         assert reason.strip() and "\n" not in reason, f"{label}: {reason!r}"
-    assert sum("not an approver" in r for r in reasons) >= 20
+    # Signed by the wrong person: refused for who they are, as a plain name used to be.
+    assert len(signed_by) >= 8, signed_by
+    for n, who in signed_by.items():
+        label, payload = payloads[n]
+        if same_person(who, BOB) and payload["decision"] == "approve":
+            assert f"{who} requested this run and cannot approve its actions" == reasons[n], (
+                label,
+                reasons[n],
+            )
+        else:
+            assert reasons[n].startswith(f"{who} is not an approver of issue_refund"), (label, reasons[n])
+    # The rest: an unsigned decision on a write is refused for that, an unknown request for being unknown.
+    assert sum("issue_refund needs a signed decision" in r for r in reasons) >= 20
     assert sum("no approval request" in r for r in reasons) >= 10
     # Rejected updates leave no trace in the history (Temporal never writes a rejected update).
     events_after = len([e async for e in st.handle(workflow_id).fetch_history_events()])
@@ -389,6 +448,7 @@ async def test_signals_and_updates_mixed_at_once_leave_exactly_one_proper_decisi
     jobs: list[Any] = [("signal", s) for s in signals] + [("update", u) for u in updates]
     random.Random(SEED + 2).shuffle(jobs)
     jobs.insert(len(jobs) // 2, ("valid", None))
+    valid = await decision_statement(st.handle(workflow_id), SAM, reason="valid", request_id="r1")
 
     async def send(job: Any) -> Any:
         kind, item = job
@@ -397,7 +457,14 @@ async def test_signals_and_updates_mixed_at_once_leave_exactly_one_proper_decisi
         if kind == "update":
             return await send_update(st, workflow_id, item[1])
         return await st.handle(workflow_id).execute_update(
-            "decide", {"request_id": "r1", "approver": SAM, "reason": "valid", "decision": "approve"}
+            "decide",
+            {
+                "request_id": "r1",
+                "approver": SAM,
+                "reason": "valid",
+                "decision": "approve",
+                "statement": valid.model_dump(mode="json"),
+            },
         )
 
     await bounded(jobs, send, limit=8)
@@ -553,8 +620,13 @@ async def test_a_name_that_only_casefolds_to_an_approver_is_refused(module_stack
     st = module_stack
     workflow_id = await fresh_run(st)
     impostor = "\u017fam@example.com"  # LATIN SMALL LETTER LONG S + "am@example.com"
+    # The impostor has a key of their own, listed under the lookalike name (as `mandate keys new --as NAME
+    # --key-id ID` makes one), and signs with it.
+    _, entry = new_key(impostor, key_id=f"lookalike-{uuid.uuid4().hex[:8]}")
+    publish(entry)
     await st.handle(workflow_id).signal(
-        "approve", {"request_id": "r1", "approver": impostor, "reason": "lookalike"}
+        "approve",
+        await signed_decision(st.handle(workflow_id), impostor, reason="lookalike", request_id="r1"),
     )
     status = await st.wait_status(
         workflow_id, "the lookalike decided or refused", lambda s: bool(s.decisions or s.refused_total)

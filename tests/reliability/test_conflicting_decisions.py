@@ -18,7 +18,8 @@ from temporalio.service import RPCError
 
 from mandate.decisions import DecideInput, Decision, DecisionKind, RequestStatus
 from mandate.run import RunState, StepStatus
-from tests.helpers import one_line_error
+from mandate.statements import SignedStatement
+from tests.helpers import decision_statement, one_line_error, signed_decision
 from tests.reliability._harness import (
     ELIGIBLE,
     QI,
@@ -50,12 +51,35 @@ async def signal(st: Stack, workflow_id: str, name: str, payload: dict[str, Any]
     return "sent"
 
 
+async def signed(
+    st: Stack, workflow_id: str, kind: str, who: str, request: str, reason: str = ""
+) -> dict[str, Any]:
+    """``who``'s decision on ``request``, signed with their key as `mandate sign` prints it (a signal's
+    input)."""
+    return await signed_decision(
+        st.handle(workflow_id), who, approve=kind == "approve", reason=reason, request_id=request
+    )
+
+
 async def update(
-    st: Stack, workflow_id: str, kind: str, approver: str, request: str, **kw: Any
+    st: Stack,
+    workflow_id: str,
+    kind: str,
+    approver: str,
+    request: str,
+    *,
+    statement: SignedStatement | None = None,
+    **kw: Any,
 ) -> Decision | str:
-    """The accepted decision, or the refusal's message."""
+    """The accepted decision, or the refusal's message. The decision is signed by ``approver`` (``statement``
+    if given, else signed here), as `mandate approve` sends it."""
+    reason = kw.get("reason", "r")
+    if statement is None:
+        statement = await decision_statement(
+            st.handle(workflow_id), approver, approve=kind == "approve", reason=reason, request_id=request
+        )
     arg = DecideInput(
-        request_id=request, approver=approver, reason=kw.get("reason", "r"), decision=DecisionKind(kind)
+        request_id=request, approver=approver, reason=reason, decision=DecisionKind(kind), statement=statement
     )
     try:
         return await st.handle(workflow_id).execute_update(
@@ -84,13 +108,17 @@ async def test_two_approvers_at_once_one_outcome_per_request(module_stack: Stack
     runs = [await pending_run(st) for _ in range(4)]
 
     async def contest(workflow_id: str) -> tuple[list[Result], str, Decision | str]:
+        # The signal's and the update's decisions are signed before the race, as each sender would have.
+        by_signal = await signed(st, workflow_id, "approve", SAM, "r1", reason="by signal")
+        handle = st.handle(workflow_id)
+        by_update = await decision_statement(handle, RAJ, approve=False, reason="by update", request_id="r1")
         cli = [
             st.acli("approve", workflow_id, "--as", RAJ, "--request", "r1", "--reason", "raj says yes"),
             st.acli("approve", workflow_id, "--as", SAM, "--request", "r1", "--reason", "sam says yes"),
             st.acli("reject", workflow_id, "--as", SAM, "--request", "r1", "--reason", "sam says no"),
         ]
-        sig = signal(st, workflow_id, "approve", {"request_id": "r1", "approver": SAM, "reason": "by signal"})
-        upd = update(st, workflow_id, "reject", RAJ, "r1", reason="by update")
+        sig = signal(st, workflow_id, "approve", by_signal)
+        upd = update(st, workflow_id, "reject", RAJ, "r1", reason="by update", statement=by_update)
         *results, sig_result, upd_result = await asyncio.gather(*cli, sig, upd)
         return results, sig_result, upd_result
 
@@ -148,7 +176,7 @@ async def test_approve_after_reject_changes_nothing(module_stack: Stack) -> None
     )
     line = one_line_error(approved)
     assert "already rejected by sam@example.com" in line or "nothing left to decide" in line, line
-    by_signal = await signal(st, workflow_id, "approve", {"request_id": "r1", "approver": RAJ})
+    by_signal = await signal(st, workflow_id, "approve", await signed(st, workflow_id, "approve", RAJ, "r1"))
     again = await update(st, workflow_id, "approve", RAJ, "r1")
     assert isinstance(again, str), again
 
@@ -204,7 +232,9 @@ async def test_a_decision_after_the_run_is_killed_is_refused(module_stack: Stack
         )
         line = one_line_error(late)
         assert f"{workflow_id} is completed; there is nothing left to decide" in line, line
-        sent = await signal(st, workflow_id, "approve", {"request_id": request, "approver": RAJ})
+        sent = await signal(
+            st, workflow_id, "approve", await signed(st, workflow_id, "approve", RAJ, request)
+        )
         assert sent == "closed", sent
         status = await st.status(workflow_id)
         assert all(d.channel.value != "signal" for d in status.decisions)
@@ -225,9 +255,12 @@ async def test_a_decision_after_the_run_is_killed_is_refused(module_stack: Stack
 async def test_the_same_update_id_sent_twice_is_one_decision(module_stack: Stack) -> None:
     st = module_stack
     workflow_id, order_id = await pending_run(st)
+    once = await decision_statement(
+        st.handle(workflow_id), RAJ, reason="once", request_id="r1"
+    )  # one decision
     first, second = await asyncio.gather(
-        update(st, workflow_id, "approve", RAJ, "r1", id="dup-1", reason="once"),
-        update(st, workflow_id, "approve", RAJ, "r1", id="dup-1", reason="once"),
+        update(st, workflow_id, "approve", RAJ, "r1", id="dup-1", reason="once", statement=once),
+        update(st, workflow_id, "approve", RAJ, "r1", id="dup-1", reason="once", statement=once),
     )
     assert isinstance(first, Decision) and first == second, (first, second)
     assert first.update_id == "dup-1"
@@ -272,7 +305,7 @@ async def test_decisions_for_many_runs_in_shuffled_order(module_stack: Stack) ->
         workflow_id, request, channel, kind, who = job
         if channel == "signal":
             return await signal(
-                st, workflow_id, kind, {"request_id": request, "approver": who, "reason": "shuffled"}
+                st, workflow_id, kind, await signed(st, workflow_id, kind, who, request, "shuffled")
             )
         return await update(st, workflow_id, kind, who, request, reason="shuffled")
 
@@ -307,7 +340,8 @@ async def test_decisions_for_many_runs_in_shuffled_order(module_stack: Stack) ->
             result
         )
         notified = [d for d in decisions_for(status, "r2") if d.kind is DecisionKind.APPROVE]
-        assert sum(1 for n in st.notifications() if n[1] == f"{workflow_id}:r2") == len(notified)
+        key = await st.write_key(workflow_id, "r2")
+        assert sum(1 for n in st.notifications() if n[1] == key) == len(notified)
     for order_id, expected in expected_refunds.items():
         assert refunds_of(st, order_id) == expected, order_id
 
@@ -344,8 +378,9 @@ async def test_two_runs_for_one_order_refund_it_exactly_once(module_stack: Stack
         len(rows) == 1,
         f"order {order_id}: {len(rows)} refund(s) from two approved runs, want exactly one: {rows}",
     )
-    assert rows[0][0] == "issued" and rows[0][1] in (f"{first}:r1", f"{second}:r1"), rows
-    winner = rows[0][1].rsplit(":", 1)[0]
+    keys = {await st.write_key(w, "r1"): w for w in (first, second)}  # <workflow id>:<run id>:r1
+    assert rows[0][0] == "issued" and rows[0][1] in keys, rows
+    winner = keys[rows[0][1]]
     loser = second if winner == first else first
 
     # The winner's refund step holds the shop's receipt, and the run asks to notify the customer.

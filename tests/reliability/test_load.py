@@ -88,7 +88,8 @@ async def test_a_thousand_runs_approved_by_a_batch_from_the_cli(tmp_path: Path) 
         ).count == 0
 
         keys = [key for _, key in st.notifications()]
-        assert sorted(keys) == sorted(f"{w}:r1" for w in started)
+        run_ids = {wf.id: wf.run_id async for wf in client.list_workflows(AGENT_Q)}
+        assert sorted(keys) == sorted(f"{w}:{run_ids[w]}:r1" for w in started)  # each write names its run
         assert st.refunds() == []
 
         metrics = await st.acli("metrics", "--agent", "refund-agent", "--window", "1h", "--json", timeout=300)

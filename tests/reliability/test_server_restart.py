@@ -88,7 +88,7 @@ async def test_runs_waiting_for_approval_survive_server_restarts(stack: Stack) -
     }
     per_order = refunds_per_order(st)
     assert {o: per_order.get(o) for o in refunded.values()} == {
-        o: [("issued", f"{w}:r1")] for w, o in refunded.items()
+        o: [("issued", await st.write_key(w, "r1"))] for w, o in refunded.items()
     }
     assert len(st.notifications()) == len(runs)
 

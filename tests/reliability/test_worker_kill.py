@@ -56,18 +56,19 @@ async def approve_all(st: Stack, workflow_ids: list[str], request: str, approver
     await bounded(workflow_ids, one, limit=8)
 
 
-def check_shop(st: Stack, refunded: dict[str, int], all_runs: list[str]) -> None:
+async def check_shop(st: Stack, refunded: dict[str, int], all_runs: list[str]) -> None:
     """Each refunded order has exactly one issued refund, written under its run's key; each run one notice."""
     per_order = refunds_per_order(st)
     for workflow_id, order_id in refunded.items():
-        assert per_order.get(order_id) == [("issued", f"{workflow_id}:r1")], (
+        assert per_order.get(order_id) == [("issued", await st.write_key(workflow_id, "r1"))], (
             order_id,
             per_order.get(order_id),
         )
     assert sorted(per_order) == sorted(refunded.values()), per_order
     keys = [key for _, key in st.notifications()]
     assert len(keys) == len(set(keys)) == len(all_runs), keys
-    assert {k.rsplit(":", 1)[0] for k in keys} == set(all_runs)
+    # <workflow id>:<run id>:<request>, the notice being r2 of a refunded run and r1 of a declined one
+    assert sorted(keys) == sorted([await st.write_key(w, "r2" if w in refunded else "r1") for w in all_runs])
 
 
 async def test_worker_killed_while_runs_wait_for_approval(stack: Stack) -> None:
@@ -98,7 +99,7 @@ async def test_worker_killed_while_runs_wait_for_approval(stack: Stack) -> None:
         **{w: "declined" for w in declined},
     }
     assert all(r.state is RunState.COMPLETED for r in results.values())
-    check_shop(st, refunded, runs)
+    await check_shop(st, refunded, runs)
     assert await replay_failures(st, runs) == []
 
 
@@ -201,12 +202,15 @@ async def test_worker_killed_with_refunds_in_flight(stack: Stack) -> None:
         if frozen:
             os.kill(st.server.proc.pid, signal.SIGCONT)
     at_kill = refunds_per_order(st)
+    write_keys = {w: await st.write_key(w, "r1") for w in refunded}
     assert {o: at_kill.get(o) for o in committed.values()} == {
-        o: [("issued", f"{w}:r1")] for w, o in committed.items()
+        o: [("issued", write_keys[w])] for w, o in committed.items()
     }, at_kill
     # Group 1's attempts are retried once their one-minute timeout expires; on a slow machine a retry may
     # already have reached this worker. Whatever it wrote is under its own run's key.
-    assert all(at_kill[o] == [("issued", f"{w}:r1")] for w, o in uncommitted.items() if o in at_kill), at_kill
+    assert all(at_kill[o] == [("issued", write_keys[w])] for w, o in uncommitted.items() if o in at_kill), (
+        at_kill
+    )
     receipts_at_kill = {order: row_id for row_id, order in refund_ids(st)}
 
     await st.start_worker()
@@ -218,7 +222,7 @@ async def test_worker_killed_with_refunds_in_flight(stack: Stack) -> None:
     await approve_all(st, list(refunded), "r2", QI)
     results = {w: await st.result(w) for w in refunded}
     assert {r.outcome for r in results.values()} == {"refunded"}, results
-    check_shop(st, refunded, list(refunded))
+    await check_shop(st, refunded, list(refunded))
 
     for workflow_id, order_id in refunded.items():
         attempts = []
