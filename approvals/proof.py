@@ -102,11 +102,11 @@ class Proof:
                 f"a kill must be signed by the stop/go owner ({stop_go}): `mandate kill {self.run.agent} --as {stop_go}` "
                 "signs it"
             )
+        if not (same_person(statement.signer, stop_go) or same_person(statement.signer, MONITOR)):
+            raise Refused(f"{statement.signer} is not the stop/go owner of {self.run.agent} (only {stop_go} may kill it)")
         content = self._verify(statement, now, act=Act.KILL)
         if content.workflow_id not in ("", self.run.workflow_id):
             raise Refused(f"the kill is for run {content.workflow_id!r}, not this one")
-        if not (same_person(content.signer, stop_go) or same_person(content.signer, MONITOR)):
-            raise Refused(f"{content.signer} is not the stop/go owner of {self.run.agent} (only {stop_go} may kill it)")
         return Proven(who=content.signer, reason=content.reason, statement=statement, verified=True)
 
     def _verify(self, statement: SignedStatement, now: datetime, **expect: object) -> Statement:

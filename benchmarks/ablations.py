@@ -34,7 +34,11 @@ PROFILE_SIDES = ("input-mandate", "governed-direct")
 
 def mandate_for(agent: str, charters: Mapping[str, Charter]) -> dict[str, Any]:
     """What ``mandate.load_mandate`` returns for ``agent``, as input JSON."""
+    from mandate.keys import load_keys
     from mandate.tools import registry
     from mandate.worker.build import mandate_of
+    from mandate.worker.start_check import keys_for
 
-    return mandate_of(charters[agent], registry).model_dump(mode="json")
+    mandate = mandate_of(charters[agent], registry)
+    mandate.keys = keys_for(charters[agent], load_keys())  # the keys its decisions are verified with
+    return mandate.model_dump(mode="json")

@@ -43,7 +43,7 @@ from mandate.contract import MONITOR  # noqa: E402
 from mandate.keys import ensure_demo_keys  # noqa: E402
 
 # Decisions and starts are signed as the CLI signs them: demo keys for who signs, as `mandate dev` makes them.
-ensure_demo_keys([REQUESTED_BY, APPROVER, MONITOR])
+ensure_demo_keys([REQUESTED_BY, APPROVER, MONITOR, "sam@example.com", "qi@example.com", "ana@example.com", "cfo@example.com"])
 from benchmarks.harness import SECTIONS, SIZES, Plan, err, open_stack, seed_orders  # noqa: E402
 from benchmarks.measures import kill, latency, overhead, replay, waiting  # noqa: E402
 from benchmarks.probes import machine, r, rss_mb  # noqa: E402

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -161,13 +162,17 @@ def new_key(person: str, *, key_id: str | None = None, expires_at: datetime | No
         raise KeysError("a key needs the name of a person (printable, not empty)")
     private = Ed25519PrivateKey.generate()
     raw = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    key_id = key_id or f"{person.split('@')[0]}-{datetime.now(UTC):%Y%m%d%H%M%S}-{raw.hex()[:6]}"
-    entry = KeyEntry(
-        person=person,
-        key_id=key_id,
-        public_key="ed25519:" + base64.urlsafe_b64encode(raw).rstrip(b"=").decode(),
-        expires_at=expires_at,
-    )
+    stem = re.sub(r"[^A-Za-z0-9._+-]", "", person.split("@")[0])[:40] or "key"
+    key_id = key_id or f"{stem}-{datetime.now(UTC):%Y%m%d%H%M%S}-{raw.hex()[:6]}"
+    try:
+        entry = KeyEntry(
+            person=person,
+            key_id=key_id,
+            public_key="ed25519:" + base64.urlsafe_b64encode(raw).rstrip(b"=").decode(),
+            expires_at=expires_at,
+        )
+    except ValidationError as err:
+        raise KeysError(f"cannot make a key for {person!r}: {first_problem(err)}") from None
     folder = _private_dir()
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / _file_name(person, key_id)

@@ -112,6 +112,7 @@ class AgentMandate(BaseModel):
     # Protocol 4: the namespace the run lives in, as the worker saw it (a replay runs in another), which
     # every statement the run verifies must name.
     namespace: str = ""
+    workflow_id: str = ""  # likewise: a history file replays under its file name, not the run's id
 
 
 class ToolCallInput(BaseModel):

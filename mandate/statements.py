@@ -155,7 +155,7 @@ def verify_statement(
     """
     key = keys.find(signed.key_id)
     if key is None:
-        raise StatementRefused(f"key {signed.key_id!r} is not in the keys file")
+        raise StatementRefused(f"key {signed.key_id!r} is not in the keys file (or not among the keys this run was given)")
     if key.person_key != KeySet.person_key_of(signed.signer):
         raise StatementRefused(f"key {signed.key_id!r} belongs to {key.person}, not {signed.signer}")
     moment = int(now.timestamp())

@@ -298,6 +298,6 @@ async def test_the_web_ui_shows_what_waits_and_how_to_decide_it(client, worker, 
 
     details = metadata.current_details
     assert "`r1` issue_refund `sha256:" in details and "raj@example.com, sam@example.com" in details
-    assert 'choose `approve` or `reject`' in details and '"request_id": "r1"' in details
+    assert 'choose `approve` or `reject`' in details and "mandate sign <workflow id> --request r1" in details
     # the list the UI offers under "Send a Signal" (tests/test_signals_in_ui.py checks it in full)
     assert {"approve", "reject", "kill"} <= {s.name for s in metadata.definition.signal_definitions}

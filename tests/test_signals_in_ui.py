@@ -57,8 +57,8 @@ async def test_the_ui_lists_approve_reject_and_kill_by_name(client, worker, task
 
     named = {s.name: s.description for s in metadata.definition.signal_definitions if s.name}
     assert set(named) == {"approve", "reject", "kill"}
-    assert '"approver": "you@example.com"' in named["approve"] and '"approver"' in named["reject"]
-    assert '"by": "stop/go owner"' in named["kill"]
+    assert "mandate sign" in named["approve"] and "mandate sign" in named["reject"]
+    assert "stop/go owner's signed kill" in named["kill"]
     assert [s for s in metadata.definition.signal_definitions if not s.name], "unknown names still have a handler"
     assert "`approve` or `reject`" in metadata.current_details
 

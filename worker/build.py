@@ -60,6 +60,7 @@ class MandateActivities:
         mandate.keys = keys_for(charter, keys, request.requested_by)
         info = activity.info()
         mandate.namespace = info.workflow_namespace or ""
+        mandate.workflow_id = info.workflow_id or ""
         if request.requested_by is not None:  # an agent's run (the monitor loads its charter too)
             mandate.refused = await self._start.refusal(
                 request, namespace=info.workflow_namespace or "", workflow_id=info.workflow_id or "", keys=keys

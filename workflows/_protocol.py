@@ -67,5 +67,7 @@ class RunProtocol:
         """What a decision or kill must prove in this run (nothing before protocol 4: names were taken)."""
         if not self.signed_authority:
             return None
-        identity = RunIdentity(mandate.namespace or info.namespace, info.workflow_id, info.run_id, agent)
+        identity = RunIdentity(
+            mandate.namespace or info.namespace, mandate.workflow_id or info.workflow_id, info.run_id, agent
+        )
         return Proof(identity, mandate.keys, mandate.charter)

@@ -25,8 +25,11 @@ from mandate.errors import Refused
 
 __all__ = ["DECISION_HELP", "KILL_HELP", "UNKNOWN_HELP", "one_input", "unknown", "describe", "Refusals"]
 
-DECISION_HELP = 'one JSON object: {"request_id": "r1", "approver": "you@example.com", "reason": "..."}'
-KILL_HELP = 'one JSON object: {"by": "stop/go owner", "reason": "...", "rollback": true}'
+DECISION_HELP = (
+    "one JSON object: the signed decision `mandate sign WORKFLOW_ID --as you@example.com --decision approve` "
+    'prints (or, where the charter accepts unsigned decisions, {"request_id": "r1", "approver": "you@example.com"})'
+)
+KILL_HELP = "one JSON object: the stop/go owner's signed kill statement"
 UNKNOWN_HELP = (
     f"any other name is refused and recorded; approve / reject: {DECISION_HELP}; kill: {KILL_HELP}"
 )

@@ -47,9 +47,10 @@ def how_to_decide(pending: list[ApprovalRequest]) -> str:
     first = pending[0].id
     lines += [
         "",
-        f'To decide here: "Send a Signal", choose `{Signal.APPROVE.value}` or `{Signal.REJECT.value}`, input '
-        f'`{{"request_id": "{first}", "approver": "you@example.com", "reason": "..."}}`. '
-        "Or `mandate approve <workflow id> --request " + first + " --as you@example.com`.",
+        f'To decide here: "Send a Signal", choose `{Signal.APPROVE.value}` or `{Signal.REJECT.value}`, and paste '
+        f"as its input what `mandate sign <workflow id> --request {first} --as you@example.com --decision approve` "
+        "prints (a decision signed with your key). Or `mandate approve <workflow id> --request " + first
+        + " --as you@example.com`.",
     ]
     return "\n".join(lines)
 

@@ -61,9 +61,16 @@ async def decide(
         raise DecisionRefusedError(f"{workflow_id} is {status}; there is nothing left to decide")
     await require_worker(client, task_queue or description.task_queue)
     agent = description.typed_search_attributes.get(sa.AGENT)
-    statement, no_key = await _signed(
-        client, handle, description.run_id, agent, decision, approver, reason, request_id
-    )
+    try:
+        statement, no_key = await asyncio.wait_for(
+            _signed(client, handle, description.run_id, agent, decision, approver, reason, request_id),
+            timeout=timeout.total_seconds(),
+        )
+    except (TimeoutError, RPCError, WorkflowQueryFailedError):
+        raise NoWorkerAnsweredError(
+            f"no worker answered {workflow_id} within {timeout.total_seconds():.0f}s, so nothing was decided; "
+            "check that `mandate worker` is running, then send the same command again"
+        ) from None
     payload = DecideInput(
         request_id=statement.request_id if statement else request_id,
         approver=approver,

@@ -221,7 +221,7 @@ def build_report(
     keys = mandate.keys if mandate else None
     protocol = mandate.protocol if mandate else 1
     # A history file does not say which namespace it came from: everything else a statement names is checked.
-    run = {"workflow_id": outcome.workflow_id, "agent": status.agent if status else None}
+    run = {"workflow_id": (mandate.workflow_id if mandate else "") or outcome.workflow_id, "agent": status.agent if status else None}
     approvals = _approvals(status.requests if status else [], received, close)
     for entry, request in zip(approvals, status.requests if status else [], strict=True):
         d = request.decision
