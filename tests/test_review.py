@@ -305,3 +305,15 @@ async def test_a_run_temporal_ended_does_not_read_as_running(client, task_queue,
 
 async def _closed(handle: WorkflowHandle) -> bool:
     return (await handle.describe()).close_time is not None
+
+
+async def test_a_signed_run_reads_verified_in_its_report():
+    """Protocol 4, recorded: every statement re-verified with the keys the run recorded, at its time."""
+    history = load_history_file(HISTORIES / "refund-signed-killed.json")
+    outcome = await replay_history(history, replayable_workflows(discover().workflows))
+    assert outcome.reproduced, outcome.failure
+    text = render_markdown(build_report(history, outcome))
+    assert "Requested by bob@example.com (signed by bob@example.com (key bob-" in text
+    assert "| approved | raj@example.com | CLI (update) | signed by raj@example.com (key raj-" in text
+    assert "Rollback: yes. Proof: signed by sam@example.com (key sam-" in text and "verified" in text
+    assert "INVALID" not in text and "UNSIGNED" not in text

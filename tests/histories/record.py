@@ -89,6 +89,7 @@ async def main() -> None:
     await env.shutdown()
     await record_escalated(charters)
     await record_model_run()
+    await record_signed_kill()
 
 
 async def record_protocol_run(client, charters, workflow_id: str, order_id: int):
@@ -173,6 +174,40 @@ async def record_model_run() -> None:
         handle = env.client.get_workflow_handle(workflow_id)
         await wait_pending(handle, "notify_customer")
         await api.decide(env.client, workflow_id, decision=DecisionKind.APPROVE, approver="qi@example.com", reason="reads well", task_queue="record")
+        await handle.result()
+        target.write_text((await handle.fetch_history()).to_json())
+        print(f"wrote {target.name}")
+    await env.shutdown()
+
+
+async def record_signed_kill() -> None:
+    """Protocol 4: a signed start, a refund approved by a signed update, a notice approved by a signed
+    signal pasted as `mandate sign` prints it, then a signed kill with rollback, whose statement the
+    compensation carries to the write side."""
+    from mandate import api
+    from mandate.keys import ensure_demo_keys
+    from mandate.signer import Signer
+    target = HERE / "refund-signed-killed.json"
+    if target.exists():
+        print(f"kept {target.name} (recorded by older code: that is the point)")
+        return
+    ensure_demo_keys(["mandate-monitor", "raj@example.com", "qi@example.com", "sam@example.com", "bob@example.com"])
+    env = await start_dev_server(db=None, port=None, ui=False)
+    charters = load_charters(HERE.parent.parent / "charters", registry)
+    async with build_worker(env.client, task_queue="record", charters=charters):
+        workflow_id = await api.start_agent(
+            env.client, charters, "refund-agent", input={"order_id": 1009, "reason": "arrived damaged"},
+            requested_by="bob@example.com", task_queue="record", workflow_id="refund-signed-killed",
+        )  # fmt: skip
+        handle = env.client.get_workflow_handle(workflow_id)
+        await wait_pending(handle, "issue_refund")
+        await api.decide(env.client, workflow_id, decision=DecisionKind.APPROVE, approver="raj@example.com", reason="ok", task_queue="record")  # fmt: skip
+        await wait_pending(handle, "notify_customer")
+        kill = Signer.of("sam@example.com").kill(
+            namespace="default", agent="refund-agent", workflow_id=workflow_id, rollback=True, reason="incident 43"
+        )
+        await handle.signal("approve", {"approver": "raj@example.com"})  # unsigned: refused and recorded
+        await handle.signal("kill", kill.model_dump(mode="json"))
         await handle.result()
         target.write_text((await handle.fetch_history()).to_json())
         print(f"wrote {target.name}")
