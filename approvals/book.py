@@ -109,8 +109,8 @@ class ApprovalBook:
             proven = Proven(who=payload.approver, reason=payload.reason, statement=None, verified=False)
         else:
             request = find_pending(self.requests, self.proof.request_named(payload))
-            claimed = payload.statement.signer if payload.statement else payload.approver
-            check_decider(request, claimed, payload.statement.reason if payload.statement else payload.reason, kind=kind)
+            if payload.statement is not None:  # refused for who they claim to be, before their signature
+                check_decider(request, payload.statement.signer, payload.statement.reason, kind=kind)
             proven = self.proof.decision(payload, request, kind=kind, now=now)
         check_decider(request, proven.who, proven.reason, kind=kind)
         return request, proven

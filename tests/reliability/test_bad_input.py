@@ -420,7 +420,11 @@ async def test_hundreds_of_bad_updates_are_refused_at_once_and_nothing_is_writte
         else:
             assert reasons[n].startswith(f"{who} is not an approver of issue_refund"), (label, reasons[n])
     # The rest: an unsigned decision on a write is refused for that, an unknown request for being unknown.
-    assert sum("issue_refund needs a signed decision" in r for r in reasons) >= 20
+    # Every name a key can be made for is signed above, so few unsigned decisions reach the run intact; each
+    # that does is refused for being unsigned before anything else is asked of it.
+    unsigned = [r for n, r in enumerate(reasons) if n not in signed_by]
+    assert sum("issue_refund needs a signed decision" in r for r in unsigned) >= 5
+    assert not [r for r in unsigned if "is not an approver" in r or "cannot approve" in r], unsigned
     assert sum("no approval request" in r for r in reasons) >= 10
     # Rejected updates leave no trace in the history (Temporal never writes a rejected update).
     events_after = len([e async for e in st.handle(workflow_id).fetch_history_events()])
