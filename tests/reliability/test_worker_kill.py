@@ -231,7 +231,10 @@ async def test_worker_killed_with_refunds_in_flight(stack: Stack) -> None:
                 attempts.append(event.activity_task_started_event_attributes.attempt)
         status = await st.status(workflow_id)
         step = next(s for s in status.steps if s.tool == "issue_refund")
-        assert max(attempts) >= 2, (workflow_id, attempts)  # the write was retried after the kill
+        if workflow_id in uncommitted:  # killed before it could write or report: retried after the kill
+            assert max(attempts) >= 2, (workflow_id, attempts)
+        # A committed write's completion may already sit in the frozen server's socket when the worker dies;
+        # the server reads it on SIGCONT (one attempt), or the retry returns the first receipt (checked below).
         if workflow_id in committed:
             assert step.result and step.result["refund_id"] == receipts_at_kill[order_id], step.result
     assert await replay_failures(st, list(refunded)) == []
