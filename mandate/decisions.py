@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from mandate.authority import Authority
+from mandate.keys import person_key
 from mandate.statements import SignedStatement
 
 __all__ = [
@@ -33,7 +34,6 @@ Name = Annotated[
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 
 
-_ASCII_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 def same_person(a: str, b: str) -> bool:
@@ -42,7 +42,7 @@ def same_person(a: str, b: str) -> bool:
     Only ASCII letters fold: ``str.casefold`` would make a lookalike such as ``\u017fam@example.com``
     (a long s) or a Kelvin sign pass for a name the charter lists.
     """
-    return a.strip().translate(_ASCII_FOLD) == b.strip().translate(_ASCII_FOLD)
+    return person_key(a) == person_key(b)
 
 
 class DecisionKind(StrEnum):

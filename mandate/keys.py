@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from mandate.errors import KeysError, first_problem
 
 __all__ = [
+    "person_key",
     "KeyEntry",
     "KeySet",
     "KeysFile",
@@ -42,6 +43,14 @@ __all__ = [
 ]
 
 _ASCII_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def person_key(name: str) -> str:
+    """A person's name as compared: equal but for ASCII letter case and outer spaces. Only ASCII letters
+    fold: ``str.casefold`` would let a lookalike such as a long s pass for a name the charter lists."""
+    return name.strip().translate(_ASCII_FOLD)
+
+
 KeyId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")]
 
 
@@ -77,8 +86,7 @@ class KeySet(BaseModel):
 
     @staticmethod
     def person_key_of(name: str) -> str:
-        """Names compare by ASCII case only (a lookalike such as a long s is someone else)."""
-        return name.strip().translate(_ASCII_FOLD)
+        return person_key(name)
 
     def find(self, key_id: str) -> KeyEntry | None:
         return next((entry for entry in self.keys if entry.key_id == key_id), None)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from unittest.mock import patch
 
 import pytest
 
@@ -21,9 +19,10 @@ ARGS = {"order_id": 1001, "amount_cents": 4200, "reason": "arrived damaged"}
 
 
 @pytest.fixture
-def home(tmp_path: Path):
-    with patch.dict(os.environ, {"MANDATE_HOME": str(tmp_path), "MANDATE_KEYS": str(tmp_path / "keys.toml")}):
-        yield tmp_path
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("MANDATE_HOME", str(tmp_path))
+    monkeypatch.setenv("MANDATE_KEYS", str(tmp_path / "keys.toml"))
+    return tmp_path
 
 
 def _statement(entry: KeyEntry, **over: object) -> Statement:

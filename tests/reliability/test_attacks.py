@@ -10,7 +10,6 @@ stock `temporal` CLI, a client, a workflow and worker of their own on their own 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
@@ -18,7 +17,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from unittest.mock import patch
 
 import pytest
 import pytest_asyncio
@@ -198,7 +196,9 @@ async def test_a_kill_needs_the_stop_go_owners_signature(secured: Secured) -> No
 # ---------------------------------------------------------------------- 4. the pause is advisory
 
 
-async def test_a_start_without_proof_or_while_paused_ends_at_once(secured: Secured) -> None:
+async def test_a_start_without_proof_or_while_paused_ends_at_once(
+    secured: Secured, monkeypatch: pytest.MonkeyPatch
+) -> None:
     workflow_id = f"refund-agent-{uuid.uuid4().hex[:8]}"
     started = secured.run(
         secured.attacker, "temporal", "workflow", "start", "--type", "RefundAgent", "--task-queue", "mandate",
@@ -222,7 +222,9 @@ async def test_a_start_without_proof_or_while_paused_ends_at_once(secured: Secur
         # Signed, but sent straight to Temporal, past `mandate start`'s check: the run itself refuses.
         order = {"order_id": 1025, "reason": "x"}
         run_id = f"refund-agent-{uuid.uuid4().hex[:8]}"
-        with patch.dict(os.environ, {k: secured.legit[k] for k in ("MANDATE_HOME", "MANDATE_KEYS")}):
+        with monkeypatch.context() as as_bob:  # bob's machine: his home and the risk owner's keys file
+            as_bob.setenv("MANDATE_HOME", secured.legit["MANDATE_HOME"])
+            as_bob.setenv("MANDATE_KEYS", secured.legit["MANDATE_KEYS"])
             start = Signer.of(BOB).start(namespace="default", agent="refund-agent", workflow_id=run_id, input=order)
         client = await secured.st.client()
         direct = await client.start_workflow(
