@@ -18,6 +18,8 @@ __all__ = [
     "ENFORCE_ACTIVITY",
     "MODEL_STEP_ACTIVITY",
     "MONITOR",
+    "MONITOR_WORKFLOW",
+    "PAUSE_MEMO",
     "monitor_id",
 ]
 
@@ -39,10 +41,12 @@ class Update(StrEnum):
 
 
 class Query(StrEnum):
-    """Queries: a governed run answers ``status`` and ``pending_approvals``; a monitor the other two."""
+    """Queries: a governed run answers ``status``, ``pending_approvals`` and ``decision_context``; a monitor
+    the other two."""
 
     STATUS = "status"
     PENDING_APPROVALS = "pending_approvals"
+    DECISION_CONTEXT = "decision_context"
     PAUSE_STATE = "pause_state"
     DECISIONS = "decisions"
 
@@ -62,6 +66,10 @@ EVALUATE_ACTIVITY = "mandate.compute_metrics"
 ENFORCE_ACTIVITY = "mandate.enforce_kill"
 #: One call of a model-backed agent's model (``mandate.workflows.model_planner``).
 MODEL_STEP_ACTIVITY = "mandate.model_step"
+
+#: The monitor's workflow type, and the memo key where it publishes its pause (``PauseNotice``).
+MONITOR_WORKFLOW = "MandateMonitor"
+PAUSE_MEMO = "mandate_pause"
 
 #: The name a kill sent by an agent's kill-criteria monitor carries.
 MONITOR = "mandate-monitor"

@@ -20,6 +20,7 @@ __all__ = [
     "DecideInput",
     "Decision",
     "ApprovalRequest",
+    "DecisionContext",
     "RefusedDecision",
     "KillInput",
     "KillRequest",
@@ -32,8 +33,6 @@ Name = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$"),
 ]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
-
-
 
 
 def same_person(a: str, b: str) -> bool:
@@ -129,6 +128,21 @@ class ApprovalRequest(BaseModel):
     def eligible(self) -> list[str]:
         """Who may decide it now."""
         return [*self.approvers, *self.escalate_to] if self.escalated else list(self.approvers)
+
+
+class DecisionContext(BaseModel):
+    """What a client signs a decision against, from one ``decision_context`` query of the run.
+
+    One query instead of a describe, a worker check and a ``pending_approvals`` query: an answer proves
+    that a worker serves the run, and the run says which run it is (a reset or a new run under the same
+    id answers with its own run id, so a decision signed for it is bound to it).
+    """
+
+    run_id: str
+    agent: str
+    #: the run's own state (``mandate.run.RunState``); a run Temporal closed may still say ``waiting_approval``
+    state: str
+    pending: list[ApprovalRequest]
 
 
 class RefusedDecision(BaseModel):

@@ -17,6 +17,7 @@ __all__ = [
     "Evaluation",
     "KillDecision",
     "PauseState",
+    "PauseNotice",
     "EnforceInput",
     "EnforceResult",
     "ResumeInput",
@@ -103,6 +104,29 @@ class PauseState(BaseModel):
     since: datetime | None = Field(
         default=None, description="runs before this were dealt with at the last resume"
     )
+
+
+class PauseNotice(BaseModel):
+    """What a monitor publishes in its memo (``mandate.contract.PAUSE_MEMO``) whenever its pause changes.
+
+    Enough to refuse a start and say why, read by one describe of the monitor (the server answers alone),
+    where a ``pause_state`` query costs the monitor's worker an activation for every start.
+    """
+
+    paused: bool
+    stop_go_owner: str
+    by: str | None = None
+    reason: str | None = None
+
+    @classmethod
+    def of(cls, pause: PauseState) -> PauseNotice:
+        decision = pause.decision if pause.paused else None
+        return cls(
+            paused=pause.paused,
+            stop_go_owner=pause.stop_go_owner,
+            by=decision.by if decision else None,
+            reason=decision.reason if decision else None,
+        )
 
 
 class EnforceInput(BaseModel):

@@ -93,15 +93,14 @@ class StartCheck:
         cached = self._paused.get(agent)
         if cached is not None and time.monotonic() - cached[0] < PAUSE_TTL_SECONDS:
             return cached[1]
-        from mandate.api import pause_state
+        from mandate.api import pause_notice
 
         try:
-            state = await asyncio.wait_for(pause_state(self._client, agent), timeout=10)
+            state = await asyncio.wait_for(pause_notice(self._client, agent), timeout=10)
         except (MandateError, TimeoutError) as err:
             return f"cannot tell whether {agent} is paused ({err or 'no answer'}); refused until the monitor answers"
         why = None
         if state is not None and state.paused:
-            by = state.decision.by if state.decision else "its monitor"
-            why = f"{agent} is paused (stopped by {by}); only {state.stop_go_owner} may `mandate resume` it"
+            why = f"{agent} is paused (stopped by {state.by or 'its monitor'}); only {state.stop_go_owner} may `mandate resume` it"
         self._paused[agent] = (time.monotonic(), why)
         return why

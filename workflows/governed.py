@@ -1,16 +1,13 @@
 """The governed agent: every agent workflow is one of these with its own planner.
 
-Loop: the planner proposes a tool call, the charter decides (allow / approve / block), reads run,
-writes wait for a person, blocked calls are recorded as policy violations and never reach an activity.
-Decisions come in by the ``approve`` / ``reject`` signals (Temporal UI, ``temporal workflow signal``) or
-the ``decide`` update (the CLI), and are checked against the charter loaded when the run started.
-
-This class keeps the loop and its handlers; each other job has a module of its own:
-``_inbox`` (decisions and kills that arrive, applied or refused), ``approvals.ApprovalBook`` (every
-change of a request's state), ``_waiting`` (a request's wait: escalation, timeout), ``_signals``
-(signal inputs, refusals), ``_kill`` (who may stop a run), ``_rollback`` (compensations),
-``_visibility`` (search attributes, the UI's current details), ``_protocol`` (which version of this
-loop a run follows), ``_record`` (the run's state and status), ``_tools`` (tool policy, timeouts).
+The planner proposes a tool call, the charter decides (allow / approve / block): reads run, writes wait
+for a person (``approve``/``reject`` signals from the UI, the ``decide`` update from the CLI), blocked calls
+are recorded as violations and never reach an activity. This class keeps the loop and its handlers; each
+other job has a module: ``_inbox`` (decisions and kills that arrive, applied or refused),
+``approvals.ApprovalBook`` (a request's state), ``_waiting`` (escalation, timeout), ``_signals`` (signal
+inputs), ``_kill`` (who may stop a run), ``_rollback`` (compensations), ``_visibility`` (search
+attributes, the UI's details), ``_protocol`` (which version of the loop), ``_record`` (state and
+status), ``_tools`` (tool policy, timeouts).
 """
 
 from __future__ import annotations
@@ -32,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         ApprovalRequest,
         DecideInput,
         Decision,
+        DecisionContext,
         DecisionKind,
         KillInput,
         KillRecord,
@@ -141,6 +139,12 @@ class GovernedAgent:
     @workflow.query(name=Query.PENDING_APPROVALS)
     def pending_approvals(self) -> list[ApprovalRequest]:
         return self._run.approvals.pending()
+
+    @workflow.query(name=Query.DECISION_CONTEXT)
+    def decision_context(self) -> DecisionContext:
+        """What ``mandate approve`` signs against: this run's id, agent, state and pending requests."""
+        state, pending = self._run.state.value, self._run.approvals.pending()
+        return DecisionContext(run_id=workflow.info().run_id, agent=self.agent, state=state, pending=pending)
 
     def snapshot(self) -> AgentStatus:
         """The run's state; needs no workflow context, so an incident review can read it after a replay."""
@@ -259,8 +263,6 @@ class GovernedAgent:
         if info.authority is Authority.WRITE:
             self._rollback.remember(step, info)
 
-    # ---------------------------------------------------------------------------------- end
-
     async def _end_killed(self, kill: KillRecord) -> AgentResult:
         for step in self._run.steps:
             if step.status in (StepStatus.AWAITING_APPROVAL, StepStatus.RUNNING):
@@ -292,8 +294,6 @@ class GovernedAgent:
         if failure is not None:
             raise failure
         return self._run.result()
-
-    # ------------------------------------------------------------------------------- helpers
 
     def _log(self, event: str, **context: Any) -> None:
         context.setdefault("agent", self.agent)

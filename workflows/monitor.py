@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         EVALUATE_ACTIVITY,
         LOAD_MANDATE_ACTIVITY,
         MONITOR,
+        MONITOR_WORKFLOW,
         Query,
         Update,
         monitor_id,
@@ -53,10 +54,12 @@ with workflow.unsafe.imports_passed_through():
         evaluate,
         require_signed_order,
     )
+    from mandate.workflows._pause_memo import PausePublisher
 
 __all__ = ["KillMonitor", "MonitorInput", "monitor_id"]
 
-@workflow.defn(name="MandateMonitor")
+
+@workflow.defn(name=MONITOR_WORKFLOW)
 class KillMonitor:
     @workflow.init
     def __init__(self, monitor_input: MonitorInput) -> None:
@@ -68,16 +71,19 @@ class KillMonitor:
         self._mandate: AgentMandate | None = None
         self._busy = False
         self._pending_kill: KillDecision | None = None
-        # Monitors started before signed authority took names as sent; new ones (and every replay of
-        # one) take the patch, so kills and resumes must be signed by the stop/go owner.
+        self._memo = PausePublisher()
+        # Monitors from before signed authority took names as sent; new ones take the patch (kills and
+        # resumes signed by the stop/go owner), and publish their pause in their memo (``_pause_memo``).
         self._signed = True
 
     @workflow.run
     async def run(self, monitor_input: MonitorInput) -> None:
         self._signed = workflow.patched(SIGNED_AUTHORITY)
+        self._memo.start()
         await self._reload()
         if self._signed:
             self._check_carried()
+        self._memo.publish(self._pause)
         for _ in range(self._checks_per_run):
             assert self._mandate is not None and self._pause is not None
             criteria = self._mandate.charter.kill_criteria
@@ -121,6 +127,7 @@ class KillMonitor:
             self._pause = PauseState(agent=self._agent, paused=False, stop_go_owner=owner)
         elif self._pause.stop_go_owner != owner:
             self._pause = self._pause.model_copy(update={"stop_go_owner": owner})
+            self._memo.publish(self._pause)
 
     async def _check(self, criteria: KillCriteria) -> None:
         assert self._pause is not None
@@ -177,6 +184,7 @@ class KillMonitor:
                     decision=decision,
                     since=self._pause.since,
                 )
+                self._memo.publish(self._pause)
             result = await workflow.execute_activity(
                 ENFORCE_ACTIVITY,
                 EnforceInput(
@@ -199,17 +207,8 @@ class KillMonitor:
                 decision.statement, decision.verified = result.statement, True
             self._decisions.append(decision)
             del self._decisions[:-KEEP_DECISIONS]
-            workflow.logger.warning(
-                "agent_killed",
-                extra={
-                    "mandate": {
-                        "agent": self._agent,
-                        "action": decision.action,
-                        "by": decision.by,
-                        "workflows": len(result.workflows),
-                    }
-                },
-            )
+            killed = {"agent": self._agent, "action": decision.action, "by": decision.by}
+            workflow.logger.warning("agent_killed", extra={"mandate": {**killed, "workflows": len(result.workflows)}})
         finally:
             self._busy = False
 
@@ -265,6 +264,7 @@ class KillMonitor:
         self._pause = PauseState(
             agent=self._agent, paused=False, stop_go_owner=self._pause.stop_go_owner, since=workflow.now()
         )
+        self._memo.publish(self._pause)
         self._decisions.append(
             KillDecision(
                 at=workflow.now(),

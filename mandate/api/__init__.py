@@ -4,7 +4,7 @@ Split by job (``runs``, ``decide``, ``fleet``); every name is importable from ``
 """
 
 from mandate.api.decide import EXPIRY_GRACE_SECONDS, decide
-from mandate.api.fleet import kill_agent, kill_decisions, pause_state, resume_agent
+from mandate.api.fleet import kill_agent, kill_decisions, pause_notice, pause_state, resume_agent
 from mandate.api.runs import (
     ClosedState,
     PendingApproval,
@@ -33,6 +33,7 @@ __all__ = [
     "decide",
     "EXPIRY_GRACE_SECONDS",
     "pause_state",
+    "pause_notice",
     "kill_agent",
     "resume_agent",
     "kill_decisions",

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 from temporalio.client import (
     Client,
+    WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowQueryFailedError,
@@ -17,20 +18,24 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from mandate import search_attributes as sa
 from mandate.api._server import TRANSIENT, describe, require_worker
 from mandate.contract import Query, Update
-from mandate.decisions import ApprovalRequest, DecideInput, Decision, DecisionKind
-from mandate.errors import DecisionRefusedError, KeysError, NoWorkerAnsweredError, first_problem
-from mandate.run import AgentStatus
+from mandate.decisions import ApprovalRequest, DecideInput, Decision, DecisionContext, DecisionKind
+from mandate.errors import DecisionRefusedError, KeysError, MandateError, NoWorkerAnsweredError, first_problem
+from mandate.run import AgentStatus, RunState
 from mandate.signer import Signer
 from mandate.statements import SignedStatement
 
-__all__ = ["EXPIRY_GRACE_SECONDS", "decide", "pending_request"]
+__all__ = ["EXPIRY_GRACE_SECONDS", "WORKER_CHECK_AFTER", "chosen_request", "decide", "decision_context"]
 
 EXPIRY_GRACE_SECONDS = 2.0
+#: How long the run may take to answer before the server is asked whether a worker polls its queue.
+WORKER_CHECK_AFTER = 1.0
+#: A run in one of these states has nothing left to decide (Temporal may not have closed it yet).
+_ENDED = {RunState.COMPLETED, RunState.FAILED, RunState.KILLED, RunState.ROLLING_BACK, RunState.ROLLED_BACK}
 
 
 async def decide(
@@ -55,22 +60,10 @@ async def decide(
     except ValidationError as err:
         raise DecisionRefusedError(first_problem(err)) from None
     handle = client.get_workflow_handle(workflow_id)
-    description = await describe(handle)
-    if description.status is not WorkflowExecutionStatus.RUNNING:
-        status = description.status.name.lower() if description.status else "unknown"
-        raise DecisionRefusedError(f"{workflow_id} is {status}; there is nothing left to decide")
-    await require_worker(client, task_queue or description.task_queue)
-    agent = description.typed_search_attributes.get(sa.AGENT)
-    try:
-        statement, no_key = await asyncio.wait_for(
-            _signed(client, handle, description.run_id, agent, decision, approver, reason, request_id),
-            timeout=timeout.total_seconds(),
-        )
-    except (TimeoutError, RPCError, WorkflowQueryFailedError):
-        raise NoWorkerAnsweredError(
-            f"no worker answered {workflow_id} within {timeout.total_seconds():.0f}s, so nothing was decided; "
-            "check that `mandate worker` is running, then send the same command again"
-        ) from None
+    context = await decision_context(client, handle, task_queue=task_queue, timeout=timeout.total_seconds())
+    if context.state in _ENDED:
+        raise _ended(workflow_id, await _closed_as(handle, context.state))
+    statement, no_key = _signed(client.namespace, handle.id, context, decision, approver, reason, request_id)
     payload = DecideInput(
         request_id=statement.request_id if statement else request_id,
         approver=approver,
@@ -98,6 +91,9 @@ async def decide(
         if taken is not None:
             return taken
         if isinstance(err, RPCError) and err.status not in TRANSIENT:
+            closed = await _closed_as(handle, "")
+            if closed:  # the run ended since it answered (or answered from its history: terminated)
+                raise _ended(workflow_id, closed) from None
             raise DecisionRefusedError(
                 f"Temporal refused the decision: {err.message or err}; the run has not recorded it"
             ) from None
@@ -108,11 +104,81 @@ async def decide(
         ) from None
 
 
-async def _signed(
-    client: Client,
-    handle: WorkflowHandle[Any, Any],
-    run_id: str | None,
-    agent: str | None,
+async def decision_context(
+    client: Client, handle: WorkflowHandle[Any, Any], *, task_queue: str | None = None, timeout: float = 20
+) -> DecisionContext:
+    """The run's id, agent, state and pending requests, from its ``decision_context`` query.
+
+    The answer also proves that a worker serves the run, so the server is asked about pollers only when
+    the answer is slow: no worker polls the run's queue (refused in a line, nothing sent), or the run has
+    ended. A worker from before the query existed is asked the old way (describe, ``pending_approvals``).
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    query = asyncio.ensure_future(handle.query(Query.DECISION_CONTEXT, result_type=DecisionContext))
+    try:
+        done, _ = await asyncio.wait({query}, timeout=min(WORKER_CHECK_AFTER, timeout))
+        if not done:
+            description = await describe(handle)
+            if description.status is not WorkflowExecutionStatus.RUNNING:
+                raise _ended(handle.id, _status_name(description))
+            await require_worker(client, task_queue or description.task_queue)
+        return await asyncio.wait_for(query, timeout=max(deadline - loop.time(), 0.1))
+    except WorkflowQueryFailedError as err:
+        if "unknown queryType" not in str(err):
+            raise NoWorkerAnsweredError(f"{handle.id} did not answer: {err}; nothing was decided") from None
+        return await _context_from_older_worker(handle)
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:
+            raise MandateError(f"no workflow with id {handle.id!r}") from None
+        raise NoWorkerAnsweredError(_no_answer(handle.id, timeout)) from None
+    except TimeoutError:
+        raise NoWorkerAnsweredError(_no_answer(handle.id, timeout)) from None
+    finally:
+        query.cancel()
+
+
+async def _context_from_older_worker(handle: WorkflowHandle[Any, Any]) -> DecisionContext:
+    description = await describe(handle)
+    agent = description.typed_search_attributes.get(sa.AGENT)
+    status = await handle.query(Query.STATUS, result_type=AgentStatus)
+    pending = await handle.query(Query.PENDING_APPROVALS, result_type=list[ApprovalRequest])
+    return DecisionContext(
+        run_id=description.run_id or "",
+        agent=agent or status.agent,
+        state=status.state.value,
+        pending=pending,
+    )
+
+
+def _no_answer(workflow_id: str, timeout: float) -> str:
+    return (
+        f"no worker answered {workflow_id} within {timeout:.0f}s, so nothing was decided; "
+        "check that `mandate worker` is running, then send the same command again"
+    )
+
+
+def _ended(workflow_id: str, how: str) -> DecisionRefusedError:
+    return DecisionRefusedError(f"{workflow_id} is {how}; there is nothing left to decide")
+
+
+def _status_name(description: WorkflowExecutionDescription) -> str:
+    return description.status.name.lower() if description.status else "unknown"
+
+
+async def _closed_as(handle: WorkflowHandle[Any, Any], state: str) -> str:
+    """How Temporal closed the run (``completed``, ``terminated``...); its own ``state`` while it still runs."""
+    try:
+        description = await handle.describe()
+    except RPCError:
+        return state
+    return state if description.status is WorkflowExecutionStatus.RUNNING else _status_name(description)
+
+
+def _signed(
+    namespace: str,
+    workflow_id: str,
+    context: DecisionContext,
     decision: DecisionKind,
     approver: str,
     reason: str,
@@ -127,17 +193,15 @@ async def _signed(
         signer = Signer.of(approver)
     except KeysError as err:
         return None, str(err)
-    request = await pending_request(handle, request_id)
+    request = chosen_request(context.pending, request_id)
     if request is None:
         return None, None  # the run refuses it and says why: nothing pending, or no such request
-    if agent is None:  # a run started without Mandate's attributes: ask the run itself
-        agent = (await handle.query(Query.STATUS, result_type=AgentStatus)).agent
     statement = signer.decision(
         approve=decision is DecisionKind.APPROVE,
-        namespace=client.namespace,
-        agent=agent,
-        workflow_id=handle.id,
-        run_id=run_id or "",
+        namespace=namespace,
+        agent=context.agent,
+        workflow_id=workflow_id,
+        run_id=context.run_id,
         request_id=request.id,
         tool=request.tool,
         args_hash=request.args_hash,
@@ -146,9 +210,8 @@ async def _signed(
     return statement, None
 
 
-async def pending_request(handle: WorkflowHandle[Any, Any], request_id: str | None) -> ApprovalRequest | None:
+def chosen_request(pending: list[ApprovalRequest], request_id: str | None) -> ApprovalRequest | None:
     """The request a decision is for: the one named, or the only one pending."""
-    pending = await handle.query(Query.PENDING_APPROVALS, result_type=list[ApprovalRequest])
     if request_id is not None:
         return next((r for r in pending if r.id == request_id), None)
     return pending[0] if len(pending) == 1 else None

@@ -15,13 +15,13 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from mandate.api._server import describe, require_worker
-from mandate.contract import Query, Update, monitor_id
+from mandate.contract import MONITOR_WORKFLOW, PAUSE_MEMO, Query, Update, monitor_id
 from mandate.decisions import KillRequest
 from mandate.errors import DecisionRefusedError, MandateError, NoWorkerAnsweredError
-from mandate.outcomes import KillDecision, PauseState, ResumeInput
+from mandate.outcomes import KillDecision, PauseNotice, PauseState, ResumeInput
 from mandate.signer import Signer
 
-__all__ = ["pause_state", "kill_agent", "resume_agent", "kill_decisions"]
+__all__ = ["pause_state", "pause_notice", "kill_agent", "resume_agent", "kill_decisions"]
 
 
 async def pause_state(client: Client, agent: str) -> PauseState | None:
@@ -40,6 +40,34 @@ async def pause_state(client: Client, agent: str) -> PauseState | None:
         ) from None
     except WorkflowQueryFailedError as err:
         raise MandateError(f"cannot tell whether {agent} is paused: {err}") from None
+
+
+async def pause_notice(client: Client, agent: str) -> PauseNotice | None:
+    """Whether the agent's starts are refused, from its monitor's memo: one describe, answered by the server.
+
+    ``None`` when no monitor runs for the agent. A monitor that has not published its pause yet (started
+    before the memo existed, or not past its first task) is asked by query. A workflow at the monitor's
+    id that is not a monitor is refused in one line, never taken for one.
+    """
+    handle = client.get_workflow_handle(monitor_id(agent))
+    try:
+        description = await handle.describe()
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:
+            return None
+        raise MandateError(f"cannot tell whether {agent} is paused ({err.message})") from None
+    if description.status is not WorkflowExecutionStatus.RUNNING:
+        return None  # ended by an operator: nobody guards the agent
+    if description.workflow_type != MONITOR_WORKFLOW:
+        raise MandateError(
+            f"cannot tell whether {agent} is paused: {handle.id} is a {description.workflow_type} run, "
+            f"not a {MONITOR_WORKFLOW}"
+        )
+    notice = await description.memo_value(PAUSE_MEMO, None, type_hint=PauseNotice)
+    if notice is not None:
+        return notice
+    state = await pause_state(client, agent)
+    return PauseNotice.of(state) if state is not None else None
 
 
 async def _monitor_update(

@@ -17,7 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from mandate import search_attributes as sa
 from mandate.api._server import TRANSIENT, describe, has_worker, quote
-from mandate.api.fleet import pause_state
+from mandate.api.fleet import pause_notice
 from mandate.charter import Charter
 from mandate.contract import Query
 from mandate.decisions import ApprovalRequest
@@ -119,10 +119,9 @@ async def start_agent(
     if charter is None:
         known = ", ".join(sorted(charters)) or "none"
         raise AgentNotFoundError(f"no charter for agent {agent!r} (charters found: {known})")
-    paused = await pause_state(client, agent)
+    paused = await pause_notice(client, agent)
     if paused is not None and paused.paused:
-        why = paused.decision.reason if paused.decision else "stopped"
-        by = paused.decision.by if paused.decision else "?"
+        why, by = paused.reason or "stopped", paused.by or "?"
         raise AgentPausedError(
             f"{agent} is paused by {by} ({why}); only its stop/go owner {paused.stop_go_owner} can "
             f"`mandate resume {agent}`"

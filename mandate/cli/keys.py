@@ -65,27 +65,23 @@ def sign(
         fail("--reason must say why")
 
     async def main() -> Any:
-        from mandate.api.decide import pending_request
-        from mandate.contract import Query
-        from mandate.run import AgentStatus
+        from mandate.api.decide import chosen_request, decision_context
         from mandate.signer import Signer
 
         connected = await client(address)
-        handle = connected.get_workflow_handle(workflow_id)
-        description = await handle.describe()
-        found = await pending_request(handle, request)
+        context = await decision_context(connected, connected.get_workflow_handle(workflow_id))
+        found = chosen_request(context.pending, request)
         if found is None:
             raise MandateError(
                 f"{workflow_id} has no pending request {request}" if request else
                 f"{workflow_id} has no single pending request; name one with --request"
             )
-        status = await handle.query(Query.STATUS, result_type=AgentStatus)
         return Signer.of(person).decision(
             approve=decision is DecisionKind.APPROVE,
             namespace=connected.namespace,
-            agent=status.agent,
+            agent=context.agent,
             workflow_id=workflow_id,
-            run_id=description.run_id or "",
+            run_id=context.run_id,
             request_id=found.id,
             tool=found.tool,
             args_hash=found.args_hash,
