@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from temporalio import activity
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from mandate import search_attributes as sa
-from mandate.contract import ENFORCE_ACTIVITY, EVALUATE_ACTIVITY, MONITOR, RunFlag, Signal
+from mandate.contract import ENFORCE_ACTIVITY, EVALUATE_ACTIVITY, MONITOR, RunFlag, Signal, Update
 from mandate.decisions import KillInput
 from mandate.errors import KeysError
 from mandate.outcomes import EnforceInput, EnforceResult, MetricsQuery, OutcomeMetrics
@@ -94,6 +100,23 @@ async def compute_metrics(
     )
 
 
+async def _kill_by_update(handle: WorkflowHandle[Any, Any], kill: KillInput) -> str | None:
+    """Send the kill as the run's ``kill`` update; why it did not reach the run, or None when it did.
+
+    A run refusing it (it stopped already) has been reached: the refusal is the run's answer.
+    """
+    try:
+        # The SDK turns the cancellation of a timed-out wait into WorkflowUpdateRPCTimeoutOrCancelledError.
+        await asyncio.wait_for(handle.execute_update(Update.KILL, kill), timeout=30)
+    except WorkflowUpdateFailedError:
+        return None
+    except RPCError as err:
+        return f"the kill update too: {err.message}"
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        return "the kill update had no answer in 30 s (no worker serves the run?)"
+    return None
+
+
 class MonitorActivities:
     """Activities that need a client: bound to the worker's."""
 
@@ -109,8 +132,9 @@ class MonitorActivities:
         """Tell every running run of the agent (or one run) to stop, and to roll back if asked.
 
         The order each run gets is signed: the stop/go owner's statement for a kill by hand, or one the
-        monitor's service key signs here for a breach. A run that cannot be reached (its signal allowance
-        used up, say) is named in the result, never retried without end.
+        monitor's service key signs here for a breach. A run whose signals the server refuses (used up by a
+        flood, say) gets the same order as its ``kill`` update; a run neither reaches is named in the
+        result, never retried without end.
         """
         if order.action == "pause":
             return EnforceResult(workflows=[])
@@ -130,9 +154,13 @@ class MonitorActivities:
                 try:
                     await asyncio.wait_for(handle.signal(Signal.KILL, kill), timeout=30)
                 except RPCError as err:
-                    if err.status is not RPCStatusCode.NOT_FOUND:  # NOT_FOUND: it ended since the list was read
-                        unreachable.append(f"{workflow_id}: {err.message}"[:300])
-                    return None
+                    if err.status is RPCStatusCode.NOT_FOUND:  # it ended since the list was read
+                        return None
+                    # Refused by the server (its signals used up by a flood, say): the update still reaches it.
+                    why = await _kill_by_update(handle, kill)
+                    if why is not None:
+                        unreachable.append(f"{workflow_id}: {err.message}; {why}"[:300])
+                        return None
                 except TimeoutError:
                     unreachable.append(f"{workflow_id}: no answer from the server in 30 s")
                     return None

@@ -44,6 +44,7 @@ DEMO_PEOPLE = [
     "bob@example.com",
 ]
 from mandate.keys import ensure_demo_keys  # noqa: E402
+from mandate.worker.dev_server import limit_flags  # noqa: E402
 
 ensure_demo_keys(DEMO_PEOPLE)
 
@@ -68,6 +69,7 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=pydantic_data_converter,
         dev_server_existing_path=_executable("temporal"),
         search_attributes=sa.ALL,
+        dev_server_extra_args=limit_flags(),  # the limits `mandate dev` and the compose stack set
     )
     yield environment
     await environment.shutdown()

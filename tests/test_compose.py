@@ -267,6 +267,12 @@ def test_temporal_runs_with_payload_and_history_limits_below_the_defaults() -> N
     config = yaml.safe_load((ROOT / mounted[target]).read_text())
     assert config["limit.blobSize.error"][0]["value"] <= 512 * 1024
     assert config["limit.historySize.error"][0]["value"] < 50 * 1024 * 1024
+    # The same limits as `mandate dev` and every test server (tests/reliability/test_floods.py shows them hold).
+    from mandate.worker.dev_server import SERVER_LIMITS
+
+    assert {key: config[key][0]["value"] for key in SERVER_LIMITS} == SERVER_LIMITS
+    signals, blob = SERVER_LIMITS["history.maximumSignalsPerExecution"], SERVER_LIMITS["limit.blobSize.error"]
+    assert signals * blob < SERVER_LIMITS["limit.historySize.error"] * 0.75, "a flood of signals could end a run"
 
 
 def test_ui_is_published_on_8080_and_talks_to_temporal() -> None:

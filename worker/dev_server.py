@@ -17,9 +17,27 @@ from mandate import search_attributes as sa
 from mandate.converter import mandate_data_converter
 from mandate.errors import MandateError
 
-__all__ = ["temporal_cli_path", "start_dev_server", "ensure_ports_free", "port_taken"]
+__all__ = ["SERVER_LIMITS", "limit_flags", "temporal_cli_path", "start_dev_server", "ensure_ports_free", "port_taken"]
 
 HOST = "127.0.0.1"
+
+#: Server limits below Temporal's defaults, the same as the compose stack's (deploy/temporal-dynamicconfig.yaml).
+#: Anyone who can reach the frontend can signal a run: with at most 25 signals of at most 512 KiB each, a
+#: flood cannot push a run to its 20 MiB history limit (where the server would terminate it, whatever it had
+#: decided); it can only use up the run's signals, and decisions (``mandate approve``) and kills then go by
+#: update, which junk cannot use up (an update the run refuses is never written).
+SERVER_LIMITS: dict[str, int] = {
+    "limit.blobSize.error": 512 * 1024,
+    "limit.blobSize.warn": 128 * 1024,
+    "limit.historySize.error": 20 * 1024 * 1024,
+    "limit.historySize.warn": 5 * 1024 * 1024,
+    "history.maximumSignalsPerExecution": 25,
+}
+
+
+def limit_flags() -> list[str]:
+    """``temporal server start-dev`` flags that set ``SERVER_LIMITS``."""
+    return [flag for key, value in SERVER_LIMITS.items() for flag in ("--dynamic-config-value", f"{key}={value}")]
 
 
 def temporal_cli_path() -> str:
@@ -118,6 +136,7 @@ async def start_dev_server(
                 ui=ui,
                 ui_port=ui_port if ui else None,
                 search_attributes=sa.ALL,
+                dev_server_extra_args=limit_flags(),
             )
     except RuntimeError as err:
         where = f"; its log: {log}" if log is not None else ""

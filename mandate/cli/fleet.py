@@ -37,11 +37,15 @@ def kill(
     decision = run(main)
     if as_json:
         print_json(decision.model_dump(mode="json"))
-        return
-    scope = f"run {esc(workflow)}" if workflow else f"{esc(agent)} paused; new starts refused"
-    console.print(f"{scope}; {esc(decision.action)}: {len(decision.workflows)} running run(s) told to stop")
-    for wf in decision.workflows:
-        console.print(f"  {esc(wf)}")
+    else:
+        scope = f"run {esc(workflow)}" if workflow else f"{esc(agent)} paused; new starts refused"
+        console.print(f"{scope}; {esc(decision.action)}: {len(decision.workflows)} running run(s) told to stop")
+        for wf in decision.workflows:
+            console.print(f"  {esc(wf)}")
+    if decision.unreachable:  # named, one line each, and the command fails: someone must look at these
+        for line in decision.unreachable:
+            typer.echo(f"error: not reached: {' '.join(line.split())}", err=True)
+        raise typer.Exit(1)
 
 
 @app.command()

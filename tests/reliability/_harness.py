@@ -38,6 +38,7 @@ from mandate.charter import Charter, load_charters
 from mandate.keys import keys_path
 from mandate.run import AgentResult, AgentRunInput, AgentStatus
 from mandate.tools import registry
+from mandate.worker.dev_server import limit_flags
 from tests.helpers import signed_start
 
 T = TypeVar("T")
@@ -185,6 +186,8 @@ class TemporalServer:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    #: ``--dynamic-config-value key=value`` beyond the product's limits (a test's own server)
+    dynamic_config: dict[str, int] = field(default_factory=dict)
 
     @property
     def address(self) -> str:
@@ -219,6 +222,8 @@ class TemporalServer:
             "--log-level",
             "error",
             *search_attribute_flags(),
+            *limit_flags(),  # the limits `mandate dev` and the compose stack set
+            *[f for k, v in self.dynamic_config.items() for f in ("--dynamic-config-value", f"{k}={v}")],
         ]
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(
@@ -351,7 +356,9 @@ def patch_charter(path: Path, replacements: dict[str, str]) -> None:
 class Stack:
     """A server, its workers, a client and the CLI, all in one temporary directory."""
 
-    def __init__(self, root: Path, *, quiet_monitor: bool = True) -> None:
+    def __init__(
+        self, root: Path, *, quiet_monitor: bool = True, dynamic_config: dict[str, int] | None = None
+    ) -> None:
         self.root = root
         self.cwd = root / "cwd"
         self.cwd.mkdir(parents=True)
@@ -365,7 +372,7 @@ class Stack:
         self.home = root / "home"
         self.env = clean_env(self.home)
         self._share_demo_keys()
-        self.server = TemporalServer(root)
+        self.server = TemporalServer(root, dynamic_config=dict(dynamic_config or {}))
         self.workers: list[WorkerProc] = []
         self._client: Client | None = None
         self.charters: dict[str, Charter] = load_charters(self.cwd / "charters", registry)

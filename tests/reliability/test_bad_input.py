@@ -27,6 +27,7 @@ from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 
 from mandate.charter import load_charter
 from mandate.decisions import RequestStatus, same_person
@@ -34,6 +35,7 @@ from mandate.errors import CharterError, KeysError
 from mandate.keys import new_key, publish
 from mandate.run import RunState
 from mandate.tools import registry
+from mandate.worker.dev_server import SERVER_LIMITS
 from tests.helpers import decision_statement, one_line_error, signed_decision
 from tests.reliability._harness import (
     BOB,
@@ -283,6 +285,16 @@ async def send_signal(st: Stack, workflow_id: str, name: str, payload: Any) -> N
     await st.handle(workflow_id).signal(name, payload)
 
 
+async def signal_taken(st: Stack, workflow_id: str, name: str, payload: Any) -> bool:
+    """Whether the server took the signal; past the run's allowance (``SERVER_LIMITS``) it refuses, saying so."""
+    try:
+        await send_signal(st, workflow_id, name, payload)
+    except RPCError as err:
+        assert "exceeded workflow execution limit for signal events" in err.message, err
+        return False
+    return True
+
+
 async def send_update(st: Stack, workflow_id: str, payload: Any) -> str:
     """The refusal's message; raises if the update was accepted."""
     try:
@@ -345,17 +357,16 @@ async def test_hundreds_of_bad_signals_are_refused_and_recorded_and_no_workflow_
     workflow_id = await fresh_run(st)
     order_id = (await st.status(workflow_id)).input["order_id"]
     payloads = signal_payloads()
+    allowance = SERVER_LIMITS["history.maximumSignalsPerExecution"]
 
-    await bounded(payloads, lambda item: send_signal(st, workflow_id, item[1], item[2]), limit=16)
+    taken = sum(await bounded(payloads, lambda item: signal_taken(st, workflow_id, item[1], item[2]), limit=16))
+    assert taken == allowance < len(payloads), taken  # the server's limit, not the run, stopped the rest
 
     status = await st.wait_status(
-        workflow_id,
-        f"{len(payloads)} refused decisions",
-        lambda s: s.refused_total >= len(payloads),
-        timeout=120,
+        workflow_id, f"{taken} refused decisions", lambda s: s.refused_total >= taken, timeout=120
     )
-    assert status.refused_total == len(payloads), status.refused_total
-    assert len(status.refused) == 50  # the last 50 in full; the total counts them all
+    assert status.refused_total == taken, status.refused_total
+    assert len(status.refused) == min(taken, 50)  # the last 50 in full; the total counts them all
     for refused in status.refused:
         assert refused.channel.value == "signal" and refused.kind in ("approve", "reject"), refused
         assert refused.reason.strip() and "\n" not in refused.reason and "\r" not in refused.reason, refused
@@ -365,11 +376,11 @@ async def test_hundreds_of_bad_signals_are_refused_and_recorded_and_no_workflow_
     signaled = 0
     async for event in st.handle(workflow_id).fetch_history_events():
         signaled += event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
-    assert signaled == len(payloads)  # every one is in the history too
+    assert signaled == taken  # every one taken is in the history too
 
     text = await st.acli("status", workflow_id)
     assert text.ok and "refused" in text.stdout, text
-    await finish_properly(st, workflow_id, order_id)
+    await finish_properly(st, workflow_id, order_id)  # decisions go by update: the junk cannot use those up
 
 
 async def test_hundreds_of_bad_updates_are_refused_at_once_and_nothing_is_written(
@@ -457,7 +468,7 @@ async def test_signals_and_updates_mixed_at_once_leave_exactly_one_proper_decisi
     async def send(job: Any) -> Any:
         kind, item = job
         if kind == "signal":
-            return await send_signal(st, workflow_id, item[1], item[2])
+            return await signal_taken(st, workflow_id, item[1], item[2])
         if kind == "update":
             return await send_update(st, workflow_id, item[1])
         return await st.handle(workflow_id).execute_update(
@@ -471,15 +482,17 @@ async def test_signals_and_updates_mixed_at_once_leave_exactly_one_proper_decisi
             },
         )
 
-    await bounded(jobs, send, limit=8)
+    sent = await bounded(jobs, send, limit=8)
+    taken = sum(1 for (kind, _), answer in zip(jobs, sent, strict=True) if kind == "signal" and answer)
+    assert taken == SERVER_LIMITS["history.maximumSignalsPerExecution"] < len(signals), taken
     status = await st.wait_status(
         workflow_id,
-        "the valid approval and every signal refused",
-        lambda s: s.refused_total >= len(signals) and bool(s.decisions),
+        "the valid approval and every signal taken refused",
+        lambda s: s.refused_total >= taken and bool(s.decisions),
         timeout=120,
     )
     assert [(d.request_id, d.approver, d.channel.value) for d in status.decisions] == [("r1", SAM, "update")]
-    assert status.refused_total == len(signals)
+    assert status.refused_total == taken
     assert await task_failures(st, workflow_id) == []
     await st.wait_pending(workflow_id, "notify_customer")
 
