@@ -16,6 +16,7 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from mandate import search_attributes as sa
+from mandate.activities.started_runs import StartedRuns
 from mandate.contract import ENFORCE_ACTIVITY, EVALUATE_ACTIVITY, MONITOR, RunFlag, Signal, Update
 from mandate.decisions import KillInput
 from mandate.errors import KeysError
@@ -26,6 +27,10 @@ from mandate.statements import SignedStatement
 __all__ = ["compute_metrics", "MonitorActivities"]
 
 _CLOSED_BAD = "('Failed', 'Terminated', 'TimedOut', 'Canceled')"
+_BAD_STATUSES = {"FAILED", "TERMINATED", "TIMED_OUT", "CANCELED"}
+_EXCEPTION_FLAGS = {RunFlag.VIOLATION, RunFlag.TOOL_ERROR, RunFlag.KILLED}
+#: The runs that could change a count in the kill criteria's direction: ended badly, or flagged.
+_SUSPECT = f"(ExecutionStatus IN {_CLOSED_BAD} OR {sa.FLAGS.name} IN ({', '.join(repr(str(f)) for f in RunFlag)}))"
 
 
 def _iso(moment: datetime) -> str:
@@ -47,9 +52,13 @@ def _quote(value: str) -> str:
 
 
 async def compute_metrics(
-    client: Client, query: MetricsQuery, *, now: datetime | None = None
+    client: Client, query: MetricsQuery, *, now: datetime | None = None, started: StartedRuns | None = None
 ) -> OutcomeMetrics:
-    """Count runs by status and flag with visibility count queries; sum cost from search attributes."""
+    """Count runs by status and flag with visibility count queries; sum cost from search attributes.
+
+    Runs that ended badly or carry a flag are counted only if a worker verified their start (``started``
+    remembers the answers between checks); the others are reported as ``unverified_runs``.
+    """
     end = now or datetime.now(UTC)
     start = end - timedelta(seconds=query.window_seconds)
     if query.since and query.since > start:
@@ -72,6 +81,19 @@ async def compute_metrics(
         count(f"(ExecutionStatus IN {_CLOSED_BAD} OR {flags} IN ('{RunFlag.VIOLATION}', '{RunFlag.TOOL_ERROR}', '{RunFlag.KILLED}'))"),
         count(f"{flags} = '{RunFlag.ESCALATED}'"),
     )
+    # Runs whose start no worker verified (refused, or never seen by a worker) are not counted at all.
+    suspects = [wf async for wf in client.list_workflows(f"{base} AND {_SUSPECT}")]
+    unverified = await (started or StartedRuns(client)).unverified(suspects)
+    for wf in unverified:
+        flagged = set(wf.typed_search_attributes.get(sa.FLAGS) or [])
+        status = wf.status.name if wf.status else ""
+        runs -= 1
+        completed -= status == "COMPLETED"
+        failed -= status in _BAD_STATUSES
+        running -= status == "RUNNING"
+        rework -= RunFlag.REWORK in flagged
+        exceptions -= status in _BAD_STATUSES or bool(flagged & _EXCEPTION_FLAGS)
+        escalated -= RunFlag.ESCALATED in flagged
     total_cost = 0.0
     async for wf in client.list_workflows(f"{base} AND {sa.COST.name} > 0"):
         total_cost += wf.typed_search_attributes.get(sa.COST) or 0.0
@@ -91,6 +113,7 @@ async def compute_metrics(
         rework_runs=rework,
         exception_runs=exceptions,
         escalated_runs=escalated,
+        unverified_runs=len(unverified),
         total_cost=round(total_cost, 6),
         throughput_per_hour=round(completed / hours, 4),
         rework_rate=share(rework),
@@ -122,10 +145,11 @@ class MonitorActivities:
 
     def __init__(self, client: Client) -> None:
         self._client = client
+        self._started = StartedRuns(client)
 
     @activity.defn(name=EVALUATE_ACTIVITY)
     async def compute(self, query: MetricsQuery) -> OutcomeMetrics:
-        return await compute_metrics(self._client, query)
+        return await compute_metrics(self._client, query, started=self._started)
 
     @activity.defn(name=ENFORCE_ACTIVITY)
     async def enforce(self, order: EnforceInput) -> EnforceResult:

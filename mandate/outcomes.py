@@ -53,6 +53,9 @@ class OutcomeMetrics(BaseModel):
     rework_runs: int = Field(description="a person rejected an action the agent proposed")
     exception_runs: int = Field(description="failed, killed, a policy violation or a tool error")
     escalated_runs: int = Field(description="a decision went past the first approvers")
+    unverified_runs: int = Field(
+        default=0, description="claimed the agent but no worker verified their start: not counted above"
+    )
     total_cost: float
     throughput_per_hour: float
     rework_rate: float

@@ -181,7 +181,13 @@ def show_metrics(results: list[Any]) -> None:
         for row in rows:
             table.add_row(*(cell(v) for v in row))
         console.print(table)
-        return
-    for row in rows:
-        console.print(f"[bold]{esc(row[0])}[/]  over the last {row[1]}")
-        fields(list(zip(labels[2:], row[2:], strict=True)))
+    else:
+        for row in rows:
+            console.print(f"[bold]{esc(row[0])}[/]  over the last {row[1]}")
+            fields(list(zip(labels[2:], row[2:], strict=True)))
+    for m in results:
+        if getattr(m, "unverified_runs", 0):
+            console.print(
+                f"{esc(m.agent)}: {m.unverified_runs} run(s) claimed the agent with a start no worker verified "
+                "(unsigned, or never picked up); not counted"
+            )

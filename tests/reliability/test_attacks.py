@@ -31,6 +31,7 @@ from tests.reliability._harness import MANDATE, TEMPORAL, Stack, eventually
 
 RAJ, SAM, QI, BOB = "raj@example.com", "sam@example.com", "qi@example.com", "bob@example.com"
 AGENT_SA = SearchAttributeKey.for_keyword("MandateAgent")
+FLAGS_SA = SearchAttributeKey.for_keyword_list("MandateFlags")
 
 
 @dataclass
@@ -261,6 +262,33 @@ async def test_runs_of_another_type_claiming_the_agent_are_not_counted(secured: 
         await handle.terminate("decoy")
     after = json.loads(secured.run(secured.legit, "metrics", "--agent", "refund-agent", "--json").stdout)
     assert (after["runs"], after["exception_runs"]) == (before["runs"], before["exception_runs"]), (before, after)
+
+
+async def test_unsigned_runs_of_the_agents_own_type_are_not_counted(secured: Secured) -> None:
+    """The agent's own workflow type on Mandate's queue, started with the stock client and no signed start,
+    claiming the agent and a violation: the worker refuses each (it fails), and the kill criteria count none
+    of them, so they cannot trip the monitor into rolling the fleet back."""
+    client = await secured.st.client()
+    before = json.loads(secured.run(secured.legit, "metrics", "--agent", "refund-agent", "--json").stdout)
+    claims = TypedSearchAttributes(
+        [SearchAttributePair(AGENT_SA, "refund-agent"), SearchAttributePair(FLAGS_SA, ["violation"])]
+    )
+    for n in range(6):
+        handle = await client.start_workflow(
+            "RefundAgent",
+            {"input": {"order_id": 1040 + n, "reason": "forged"}, "requested_by": BOB},
+            id=f"refund-agent-unsigned-{uuid.uuid4().hex[:8]}",
+            task_queue="mandate",
+            search_attributes=claims,
+        )
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+    after = json.loads(secured.run(secured.legit, "metrics", "--agent", "refund-agent", "--json").stdout)
+    counted = ("runs", "failed", "exception_runs")
+    assert {k: after[k] for k in counted} == {k: before[k] for k in counted}, (before, after)
+    assert after["unverified_runs"] == before["unverified_runs"] + 6, after
+    shown = secured.run(secured.legit, "metrics", "--agent", "refund-agent")
+    assert "run(s) claimed the agent with a start no worker verified" in shown.stdout, shown.stdout
 
 
 # -------------------------------------------------------------- 6 and 7. a decision bound to its run

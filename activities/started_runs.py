@@ -1,0 +1,88 @@
+"""Which runs a worker let start: the kill criteria count only those.
+
+Search attributes are whatever a starter wrote. A run of the agent's own workflow type on Mandate's task
+queue, started unsigned with the stock `temporal` CLI and claiming ``MandateAgent`` and a few flags, is
+refused at once by the worker (it fails); counted, a handful of them would let anyone with the frontend
+trip the kill criteria and roll back a fleet. A run's history says whether a worker verified its start:
+its ``load_mandate`` marker records no refusal. Only runs that are failed, ended by Temporal or flagged
+are looked at (an incident's worth, not the fleet), and a run's answer is kept: its start never changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import OrderedDict
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowExecution
+from temporalio.service import RPCError
+
+from mandate.contract import LOAD_MANDATE_ACTIVITY
+
+__all__ = ["StartedRuns"]
+
+#: The marker comes with the run's first workflow task; a run with no marker this far in never started.
+_EVENTS_TO_READ = 50
+_SIGNED_STARTS = 4  # runs recorded before protocol 4 took the requester's name as sent
+
+
+class StartedRuns:
+    """Answers, per run, whether a worker verified its start (and remembers the answers)."""
+
+    def __init__(self, client: Client, *, keep: int = 20_000, concurrency: int = 20) -> None:
+        self._client = client
+        self._known: OrderedDict[str, bool] = OrderedDict()
+        self._keep = keep
+        self._gate = asyncio.Semaphore(concurrency)
+
+    async def unverified(self, runs: list[WorkflowExecution]) -> list[WorkflowExecution]:
+        """The runs among ``runs`` whose start no worker verified: refused, or never looked at by a worker."""
+        verdicts = await asyncio.gather(*(self._verified(run) for run in runs))
+        return [run for run, verified in zip(runs, verdicts, strict=True) if not verified]
+
+    async def _verified(self, run: WorkflowExecution) -> bool:
+        key = f"{run.id}/{run.run_id}"
+        if key in self._known:
+            return self._known[key]
+        async with self._gate:
+            verified = await self._read(run)
+        if verified is not None:  # unknown (the history could not be read): ask again next time
+            self._known[key] = verified
+            while len(self._known) > self._keep:
+                self._known.popitem(last=False)
+        return bool(verified) if verified is not None else True
+
+    async def _read(self, run: WorkflowExecution) -> bool | None:
+        handle = self._client.get_workflow_handle(run.id, run_id=run.run_id)
+        seen = 0
+        try:
+            async for event in handle.fetch_history_events(page_size=_EVENTS_TO_READ):
+                seen += 1
+                if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+                    loaded = _load_mandate_result(event)
+                    if loaded is not None:
+                        protocol = loaded.get("protocol")
+                        old = isinstance(protocol, int) and protocol < _SIGNED_STARTS
+                        return loaded.get("refused") is None or old
+                if seen >= _EVENTS_TO_READ:
+                    break
+        except RPCError:
+            return None
+        return False
+
+
+def _load_mandate_result(event: object) -> dict[str, object] | None:
+    """The ``load_mandate`` local activity's result in a marker, or None for any other marker."""
+    details = event.marker_recorded_event_attributes.details  # type: ignore[attr-defined]
+    data = details.get("data")
+    if data is None or not any(LOAD_MANDATE_ACTIVITY.encode() in p.data for p in data.payloads):
+        return None
+    result = details.get("result")
+    if result is None or not result.payloads:
+        return {"refused": "the worker could not load the charter"}
+    try:
+        value = json.loads(result.payloads[0].data)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
