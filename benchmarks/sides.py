@@ -3,9 +3,9 @@
 - ``plain``: ``client.start_workflow`` of ``RawRefund``, its ``pending`` query until the write waits,
   the ``approve`` signal: how a plain Temporal user would write and drive the same work.
 - ``governed``: the benchmark agent through the CLI's own code: ``mandate.api.start_agent`` (which
-  first asks the agent's monitor whether starts are paused), the ``pending_approvals`` query that
-  ``mandate pending`` reads, and ``mandate.api.decide`` (describe, worker check, ``decide`` update),
-  exactly as ``mandate start`` and ``mandate approve`` call them.
+  first reads the agent's monitor's memo: is it paused), the ``pending_approvals`` query that
+  ``mandate pending`` reads, and ``mandate.api.decide`` (the ``decision_context`` query, then the signed
+  ``decide`` update), exactly as ``mandate start`` and ``mandate approve`` call them.
 - ``--profile`` sides (benchmarks/ablations.py): ``input-mandate`` is driven like ``governed``;
   ``governed-direct`` is the benchmark agent started without the pause check and approved by signal.
 
@@ -148,7 +148,7 @@ async def _plain_pending(handle: WorkflowHandle) -> str | None:
 
 
 async def _decide(stack: Stack, side: Side, handle: WorkflowHandle, request: Any) -> None:
-    if side.cli:  # `mandate approve`: describe, worker check, the decide update (signed as the approver)
+    if side.cli:  # `mandate approve`: the decision_context query, the decide update (signed as the approver)
         await api.decide(stack.client, handle.id, decision=DecisionKind.APPROVE, approver=APPROVER,
                          reason="benchmark", request_id=request["id"])
     elif side.agent:  # the Web UI's "Send a Signal" with what `mandate sign` printed
