@@ -21,10 +21,10 @@ from mandate import api
 from mandate.activities.metrics import compute_metrics
 from mandate.authority import Authority
 from mandate.charter import Charter
-from mandate.contract import monitor_id
-from mandate.errors import DecisionRefusedError
+from mandate.contract import MONITOR_WORKFLOW, PAUSE_MEMO, monitor_id
+from mandate.errors import DecisionRefusedError, MandateError
 from mandate.keys import ensure_demo_keys
-from mandate.outcomes import MetricsQuery, PauseState
+from mandate.outcomes import MetricsQuery, PauseNotice, PauseState
 from mandate.run import AgentResult, RunState, StepStatus
 from mandate.tools import ToolRegistry, registry, tool
 from mandate.worker import build_worker, start_monitors
@@ -141,7 +141,12 @@ async def test_kill_with_rollback_undoes_refunds_and_ends_waiting_runs(client, f
     assert [s.status for s in status.steps if s.tool == "issue_refund"] == [StepStatus.DROPPED]
     assert (1019, "issued") not in refunds(fresh_shop)
 
-    # paused: starts are refused, naming the breach and the stop/go owner
+    # paused: published in the monitor's memo, where `mandate start` reads it (one describe, no query)
+    notice = await (await client.get_workflow_handle(monitor_id("refund-a")).describe()).memo_value(
+        PAUSE_MEMO, type_hint=PauseNotice
+    )
+    assert notice == PauseNotice(paused=True, stop_go_owner=SAM, by=SAM, reason="refunds look wrong")
+    # starts are refused, naming the breach and the stop/go owner
     with pytest.raises(
         api.AgentPausedError, match="paused by sam@example.com .*only its stop/go owner sam@example.com"
     ):
@@ -150,6 +155,7 @@ async def test_kill_with_rollback_undoes_refunds_and_ends_waiting_runs(client, f
         await api.resume_agent(client, "refund-a", by=RAJ, reason="fine now")
     state = await api.resume_agent(client, "refund-a", by=SAM, reason="bug fixed")
     assert not state.paused and state.since is not None
+    assert await api.pause_notice(client, "refund-a") == PauseNotice(paused=False, stop_go_owner=SAM)
     again = await start(client, fleet, "refund-a", task_queue, 1022)
     await wait_pending(again, "issue_refund")
     decisions = await api.kill_decisions(client, "refund-a")
@@ -494,3 +500,14 @@ CANCEL_REQUESTED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED
 
 async def _events(handle, event_type) -> list[Any]:
     return [e async for e in handle.fetch_history_events() if e.event_type == event_type]
+
+
+async def test_a_workflow_at_the_monitors_id_that_is_no_monitor_is_not_taken_for_one(client):
+    """Whoever can start workflows could put one of their own at an agent's monitor id (while none runs),
+    with a memo saying "not paused": the pause is read only from a MandateMonitor, else refused in a line."""
+    agent = sorted(TEST_AGENTS)[0]
+    await client.start_workflow(
+        "NotAMonitor", id=monitor_id(agent), task_queue="nobody-polls", memo={PAUSE_MEMO: {"paused": False}}
+    )
+    with pytest.raises(MandateError, match=f"is a NotAMonitor run, not a {MONITOR_WORKFLOW}"):
+        await api.pause_notice(client, agent)

@@ -40,6 +40,8 @@ def test_histories_are_checked_in():
         "refund-protocol-2",
         "refund-protocol-3",
         "support-manipulated",
+        "refund-signed-killed",
+        "monitor-paused-resumed",
     }
 
 

@@ -90,6 +90,7 @@ async def main() -> None:
     await record_escalated(charters)
     await record_model_run()
     await record_signed_kill()
+    await record_monitor_paused()
 
 
 async def record_protocol_run(client, charters, workflow_id: str, order_id: int):
@@ -209,6 +210,31 @@ async def record_signed_kill() -> None:
         await handle.signal("approve", {"approver": "raj@example.com"})  # unsigned: refused and recorded
         await handle.signal("kill", kill.model_dump(mode="json"))
         await handle.result()
+        target.write_text((await handle.fetch_history()).to_json())
+        print(f"wrote {target.name}")
+    await env.shutdown()
+
+
+async def record_monitor_paused() -> None:
+    """A monitor with the pause-memo patch: started, the fleet killed by the stop/go owner (the pause
+    published in its memo), resumed (published again). Recorded while it still runs."""
+    from mandate import api
+    from mandate.contract import monitor_id
+    from mandate.keys import ensure_demo_keys
+    from mandate.worker import start_monitors
+
+    target = HERE / "monitor-paused-resumed.json"
+    if target.exists():
+        print(f"kept {target.name} (recorded by older code: that is the point)")
+        return
+    ensure_demo_keys(["mandate-monitor", "sam@example.com", "bob@example.com"])
+    env = await start_dev_server(db=None, port=None, ui=False)
+    charters = load_charters(HERE.parent.parent / "charters", registry)
+    async with build_worker(env.client, task_queue="record", charters=charters):
+        await start_monitors(env.client, {"refund-agent": charters["refund-agent"]}, task_queue="record")
+        await api.kill_agent(env.client, "refund-agent", by="sam@example.com", reason="incident 44")
+        await api.resume_agent(env.client, "refund-agent", by="sam@example.com", reason="fixed")
+        handle = env.client.get_workflow_handle(monitor_id("refund-agent"))
         target.write_text((await handle.fetch_history()).to_json())
         print(f"wrote {target.name}")
     await env.shutdown()
