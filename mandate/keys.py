@@ -195,18 +195,38 @@ def new_key(person: str, *, key_id: str | None = None, expires_at: datetime | No
 
 def local_keys(person: str) -> list[LocalKey]:
     """The private keys this machine holds for ``person``, newest file first."""
-    folder = _private_dir()
-    if not folder.is_dir():
-        return []
     wanted = _file_name(person.strip(), "x").rpartition("--")[0].translate(_ASCII_FOLD)
+    return [
+        LocalKey(person=person.strip(), key_id=key_id, private_key=private, path=path)
+        for owner, key_id, private, path in _held_keys()
+        if owner == wanted
+    ]
+
+
+_held: dict[Path, tuple[tuple[str, ...], list[tuple[str, str, Ed25519PrivateKey, Path]]]] = {}
+
+
+def _held_keys() -> list[tuple[str, str, Ed25519PrivateKey, Path]]:
+    """Every private key under ``$MANDATE_HOME/keys`` (owner folded, key id, key, file), newest first.
+
+    Parsed again only when the folder's key files change (one is only ever added or removed, never rewritten:
+    ``new_key`` creates it exclusively), so a long-lived process signing many statements parses each once.
+    """
+    folder = _private_dir()
+    try:
+        names = tuple(sorted(n for n in os.listdir(folder) if n.endswith(".pem")))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    cached = _held.get(folder)
+    if cached is not None and cached[0] == names:
+        return cached[1]
     found = []
     for path in sorted(folder.glob("*.pem"), key=lambda p: p.stat().st_mtime_ns, reverse=True):
         owner, _, key_id = path.name.removesuffix(".pem").rpartition("--")
-        if owner.translate(_ASCII_FOLD) != wanted:
-            continue
         private = serialization.load_pem_private_key(path.read_bytes(), password=None)
         if isinstance(private, Ed25519PrivateKey):
-            found.append(LocalKey(person=person.strip(), key_id=key_id, private_key=private, path=path))
+            found.append((owner.translate(_ASCII_FOLD), key_id, private, path))
+    _held[folder] = (names, found)
     return found
 
 
