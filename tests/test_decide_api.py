@@ -10,13 +10,22 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from temporalio.client import Client, Interceptor, OutboundInterceptor, StartWorkflowUpdateInput
+from temporalio import workflow
+from temporalio.client import (
+    Client,
+    Interceptor,
+    OutboundInterceptor,
+    StartWorkflowUpdateInput,
+    WorkflowQueryFailedError,
+)
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from mandate import api
+from mandate.api.decide import older_worker
 from mandate.charter import Charter
+from mandate.contract import Query
 from mandate.decisions import Channel, DecisionKind
 from mandate.errors import DecisionRefusedError
 from mandate.worker import build_worker
@@ -84,3 +93,27 @@ async def test_a_decision_that_never_arrived_is_refused_saying_the_run_has_not_r
         status = await status_of(handle)
     assert str(caught.value) == f"Temporal refused the decision: {COMPLETED}; the run has not recorded it"
     assert status.decisions == [] and [r.id for r in status.pending] == ["r1"]
+
+
+@workflow.defn(name="WorkerFromBeforeDecisionContext", sandboxed=False)
+class _WithoutDecisionContext:
+    """Stands for a run served by a Mandate worker from before the ``decision_context`` query."""
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: False)
+
+
+async def test_a_worker_without_the_decision_context_query_is_told_apart_from_one_that_fails(
+    client, task_queue, workflow_id
+):
+    """`mandate approve` asks an older worker the old way; only this SDK answer means "no such query"."""
+    async with Worker(client, task_queue=task_queue, workflows=[_WithoutDecisionContext]):
+        handle = await client.start_workflow(_WithoutDecisionContext.run, id=workflow_id, task_queue=task_queue)
+        with pytest.raises(WorkflowQueryFailedError) as failed:
+            await handle.query(Query.DECISION_CONTEXT)
+        assert older_worker(failed.value), str(failed.value)
+        with pytest.raises(WorkflowQueryFailedError) as other:
+            await handle.query("status")
+        assert not older_worker(other.value), str(other.value)
+        await handle.terminate("test finished")

@@ -29,7 +29,14 @@ from mandate.run import AgentStatus, RunState
 from mandate.signer import Signer
 from mandate.statements import SignedStatement
 
-__all__ = ["EXPIRY_GRACE_SECONDS", "WORKER_CHECK_AFTER", "chosen_request", "decide", "decision_context"]
+__all__ = [
+    "EXPIRY_GRACE_SECONDS",
+    "WORKER_CHECK_AFTER",
+    "chosen_request",
+    "decide",
+    "decision_context",
+    "older_worker",
+]
 
 EXPIRY_GRACE_SECONDS = 2.0
 #: How long the run may take to answer before the server is asked whether a worker polls its queue.
@@ -125,7 +132,7 @@ async def decision_context(
             await require_worker(client, task_queue or description.task_queue)
         return await asyncio.wait_for(query, timeout=max(deadline - loop.time(), 0.1))
     except WorkflowQueryFailedError as err:
-        if "unknown queryType" not in str(err):
+        if not older_worker(err):
             raise NoWorkerAnsweredError(f"{handle.id} did not answer: {err}; nothing was decided") from None
         return await _context_from_older_worker(handle)
     except RPCError as err:
@@ -136,6 +143,12 @@ async def decision_context(
         raise NoWorkerAnsweredError(_no_answer(handle.id, timeout)) from None
     finally:
         query.cancel()
+
+
+def older_worker(err: WorkflowQueryFailedError) -> bool:
+    """Whether the run's worker has no ``decision_context`` query (a Mandate worker from before it)."""
+    text = str(err)
+    return Query.DECISION_CONTEXT.value in text and ("expected but not found" in text or "unknown queryType" in text)
 
 
 async def _context_from_older_worker(handle: WorkflowHandle[Any, Any]) -> DecisionContext:
