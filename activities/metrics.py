@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio import activity
 from temporalio.client import (
     Client,
+    WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -26,11 +28,22 @@ from mandate.statements import SignedStatement
 
 __all__ = ["compute_metrics", "MonitorActivities"]
 
+
+def _in(flags: Iterable[RunFlag]) -> str:
+    """A visibility query's ``IN`` list of flags."""
+    return "(" + ", ".join(f"'{flag}'" for flag in flags) + ")"
+
+
 _CLOSED_BAD = "('Failed', 'Terminated', 'TimedOut', 'Canceled')"
-_BAD_STATUSES = {"FAILED", "TERMINATED", "TIMED_OUT", "CANCELED"}
-_EXCEPTION_FLAGS = {RunFlag.VIOLATION, RunFlag.TOOL_ERROR, RunFlag.KILLED}
+_BAD_STATUSES = {
+    WorkflowExecutionStatus.FAILED,
+    WorkflowExecutionStatus.TERMINATED,
+    WorkflowExecutionStatus.TIMED_OUT,
+    WorkflowExecutionStatus.CANCELED,
+}
+_EXCEPTION_FLAGS = (RunFlag.VIOLATION, RunFlag.TOOL_ERROR, RunFlag.KILLED)
 #: The runs that could change a count in the kill criteria's direction: ended badly, or flagged.
-_SUSPECT = f"(ExecutionStatus IN {_CLOSED_BAD} OR {sa.FLAGS.name} IN ({', '.join(repr(str(f)) for f in RunFlag)}))"
+_SUSPECT = f"(ExecutionStatus IN {_CLOSED_BAD} OR {sa.FLAGS.name} IN {_in(RunFlag)})"
 
 
 def _iso(moment: datetime) -> str:
@@ -78,7 +91,7 @@ async def compute_metrics(
         count(f"ExecutionStatus IN {_CLOSED_BAD}"),
         count("ExecutionStatus = 'Running'"),
         count(f"{flags} = '{RunFlag.REWORK}'"),
-        count(f"(ExecutionStatus IN {_CLOSED_BAD} OR {flags} IN ('{RunFlag.VIOLATION}', '{RunFlag.TOOL_ERROR}', '{RunFlag.KILLED}'))"),
+        count(f"(ExecutionStatus IN {_CLOSED_BAD} OR {flags} IN {_in(_EXCEPTION_FLAGS)})"),
         count(f"{flags} = '{RunFlag.ESCALATED}'"),
     )
     # Runs whose start no worker verified (refused, or never seen by a worker) are not counted at all.
@@ -86,13 +99,13 @@ async def compute_metrics(
     unverified = await (started or StartedRuns(client)).unverified(suspects)
     for wf in unverified:
         flagged = set(wf.typed_search_attributes.get(sa.FLAGS) or [])
-        status = wf.status.name if wf.status else ""
+        status = wf.status
         runs -= 1
-        completed -= status == "COMPLETED"
+        completed -= status is WorkflowExecutionStatus.COMPLETED
         failed -= status in _BAD_STATUSES
-        running -= status == "RUNNING"
+        running -= status is WorkflowExecutionStatus.RUNNING
         rework -= RunFlag.REWORK in flagged
-        exceptions -= status in _BAD_STATUSES or bool(flagged & _EXCEPTION_FLAGS)
+        exceptions -= status in _BAD_STATUSES or not flagged.isdisjoint(_EXCEPTION_FLAGS)
         escalated -= RunFlag.ESCALATED in flagged
     total_cost = 0.0
     async for wf in client.list_workflows(f"{base} AND {sa.COST.name} > 0"):

@@ -20,7 +20,7 @@ from temporalio.service import RPCError
 
 from mandate.contract import LOAD_MANDATE_ACTIVITY
 
-__all__ = ["StartedRuns"]
+__all__ = ["StartedRuns", "load_mandate_result"]
 
 #: The marker comes with the run's first workflow task; a run with no marker this far in never started.
 _EVENTS_TO_READ = 50
@@ -60,7 +60,7 @@ class StartedRuns:
             async for event in handle.fetch_history_events(page_size=_EVENTS_TO_READ):
                 seen += 1
                 if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
-                    loaded = _load_mandate_result(event)
+                    loaded = load_mandate_result(event)
                     if loaded is not None:
                         protocol = loaded.get("protocol")
                         old = isinstance(protocol, int) and protocol < _SIGNED_STARTS
@@ -72,7 +72,7 @@ class StartedRuns:
         return False
 
 
-def _load_mandate_result(event: object) -> dict[str, object] | None:
+def load_mandate_result(event: object) -> dict[str, object] | None:
     """The ``load_mandate`` local activity's result in a marker, or None for any other marker."""
     details = event.marker_recorded_event_attributes.details  # type: ignore[attr-defined]
     data = details.get("data")

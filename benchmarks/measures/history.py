@@ -19,18 +19,13 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from benchmarks.probes import r
-from mandate.contract import LOAD_MANDATE_ACTIVITY
+from mandate.activities.started_runs import load_mandate_result
 
 __all__ = ["history_cost"]
 
 
 def _name(event: Any) -> str:
     return EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
-
-
-def _is_load_mandate(event: Any) -> bool:
-    details = event.marker_recorded_event_attributes.details
-    return any(LOAD_MANDATE_ACTIVITY.encode() in p.data for payloads in details.values() for p in payloads.payloads)
 
 
 async def history_cost(client: Client, workflow_ids: list[str]) -> dict[str, Any]:
@@ -45,7 +40,7 @@ async def history_cost(client: Client, workflow_ids: list[str]) -> dict[str, Any
             name = _name(event)
             kinds[name] += 1
             sizes[name] += event.ByteSize()
-            if name == "MARKER_RECORDED" and _is_load_mandate(event):
+            if name == "MARKER_RECORDED" and load_mandate_result(event) is not None:
                 marker_events.append(event.ByteSize())
                 details = event.marker_recorded_event_attributes.details
                 marker_payloads.append(sum(payloads.ByteSize() for payloads in details.values()))

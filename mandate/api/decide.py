@@ -36,6 +36,7 @@ __all__ = [
     "decide",
     "decision_context",
     "older_worker",
+    "sign_decision",
 ]
 
 EXPIRY_GRACE_SECONDS = 2.0
@@ -209,7 +210,20 @@ def _signed(
     request = chosen_request(context.pending, request_id)
     if request is None:
         return None, None  # the run refuses it and says why: nothing pending, or no such request
-    statement = signer.decision(
+    return sign_decision(signer, namespace, workflow_id, context, request, decision, reason), None
+
+
+def sign_decision(
+    signer: Signer,
+    namespace: str,
+    workflow_id: str,
+    context: DecisionContext,
+    request: ApprovalRequest,
+    decision: DecisionKind,
+    reason: str,
+) -> SignedStatement:
+    """``decision`` on ``request`` of the run ``context`` describes, signed by ``signer``."""
+    return signer.decision(
         approve=decision is DecisionKind.APPROVE,
         namespace=namespace,
         agent=context.agent,
@@ -220,7 +234,6 @@ def _signed(
         args_hash=request.args_hash,
         reason=reason,
     )
-    return statement, None
 
 
 def chosen_request(pending: list[ApprovalRequest], request_id: str | None) -> ApprovalRequest | None:

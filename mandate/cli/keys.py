@@ -65,7 +65,7 @@ def sign(
         fail("--reason must say why")
 
     async def main() -> Any:
-        from mandate.api.decide import chosen_request, decision_context
+        from mandate.api.decide import chosen_request, decision_context, sign_decision
         from mandate.signer import Signer
 
         connected = await client(address)
@@ -76,16 +76,6 @@ def sign(
                 f"{workflow_id} has no pending request {request}" if request else
                 f"{workflow_id} has no single pending request; name one with --request"
             )
-        return Signer.of(person).decision(
-            approve=decision is DecisionKind.APPROVE,
-            namespace=connected.namespace,
-            agent=context.agent,
-            workflow_id=workflow_id,
-            run_id=context.run_id,
-            request_id=found.id,
-            tool=found.tool,
-            args_hash=found.args_hash,
-            reason=reason,
-        )
+        return sign_decision(Signer.of(person), connected.namespace, workflow_id, context, found, decision, reason)
 
     print(run(main).to_json())

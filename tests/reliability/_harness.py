@@ -186,8 +186,6 @@ class TemporalServer:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
-    #: ``--dynamic-config-value key=value`` beyond the product's limits (a test's own server)
-    dynamic_config: dict[str, int] = field(default_factory=dict)
 
     @property
     def address(self) -> str:
@@ -234,7 +232,6 @@ class TemporalServer:
             "error",
             *search_attribute_flags(),
             *limit_flags(),  # the limits `mandate dev` and the compose stack set
-            *[f for k, v in self.dynamic_config.items() for f in ("--dynamic-config-value", f"{k}={v}")],
         ]
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(
@@ -367,9 +364,7 @@ def patch_charter(path: Path, replacements: dict[str, str]) -> None:
 class Stack:
     """A server, its workers, a client and the CLI, all in one temporary directory."""
 
-    def __init__(
-        self, root: Path, *, quiet_monitor: bool = True, dynamic_config: dict[str, int] | None = None
-    ) -> None:
+    def __init__(self, root: Path, *, quiet_monitor: bool = True) -> None:
         self.root = root
         self.cwd = root / "cwd"
         self.cwd.mkdir(parents=True)
@@ -383,7 +378,7 @@ class Stack:
         self.home = root / "home"
         self.env = clean_env(self.home)
         self._share_demo_keys()
-        self.server = TemporalServer(root, dynamic_config=dict(dynamic_config or {}))
+        self.server = TemporalServer(root)
         self.workers: list[WorkerProc] = []
         self._client: Client | None = None
         self.charters: dict[str, Charter] = load_charters(self.cwd / "charters", registry)
