@@ -117,3 +117,40 @@ async def test_a_worker_without_the_decision_context_query_is_told_apart_from_on
             await handle.query("status")
         assert not older_worker(other.value), str(other.value)
         await handle.terminate("test finished")
+
+
+async def test_a_program_decides_on_the_context_it_read_without_asking_the_run_again(
+    client, worker, task_queue, workflow_id
+):
+    """What an approving program shows a person is what it signs: ``decide(context=...)``. (A rejection,
+    so that no order of the session's shop is used up.)"""
+    async with worker:
+        handle = await start_refund(client, task_queue, workflow_id, 1013)
+        await wait_pending(handle, "issue_refund")
+        context = await api.decision_context(client, handle)
+        [request] = context.pending
+        decision = await api.decide(
+            client, workflow_id, decision=DecisionKind.REJECT, approver=RAJ, reason="wrong item", context=context
+        )
+        status = await status_of(handle)
+    assert (decision.request_id, decision.approver, decision.channel) == (request.id, RAJ, Channel.UPDATE)
+    [recorded] = status.decisions
+    assert (recorded.request_id, recorded.kind, recorded.verified) == (request.id, DecisionKind.REJECT, True)
+
+
+async def test_a_decision_on_a_context_read_before_the_request_was_decided_is_refused(
+    client, worker, task_queue, workflow_id
+):
+    async with worker:
+        handle = await start_refund(client, task_queue, workflow_id, 1044)
+        await wait_pending(handle, "issue_refund")
+        stale = await api.decision_context(client, handle)
+        await api.decide(client, workflow_id, decision=DecisionKind.REJECT, approver=RAJ, reason="not this one")
+        with pytest.raises(DecisionRefusedError) as caught:
+            await api.decide(client, workflow_id, decision=DecisionKind.APPROVE, approver=RAJ, context=stale)
+        status = await status_of(handle)
+    # refused by the run (r1 is decided) or, once the rejection has ended it, by Temporal: one line either way
+    message = str(caught.value)
+    assert "\n" not in message and ("r1" in message or "nothing left to decide" in message), message
+    assert [(d.request_id, d.kind.value) for d in status.decisions] == [("r1", "reject")]
+    assert all(s.status.value != "completed" for s in status.steps if s.tool == "issue_refund")

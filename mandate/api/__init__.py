@@ -3,7 +3,7 @@
 Split by job (``runs``, ``decide``, ``fleet``); every name is importable from ``mandate.api`` itself.
 """
 
-from mandate.api.decide import EXPIRY_GRACE_SECONDS, decide
+from mandate.api.decide import EXPIRY_GRACE_SECONDS, decide, decision_context
 from mandate.api.fleet import kill_agent, kill_decisions, pause_notice, pause_state, resume_agent
 from mandate.api.runs import (
     ClosedState,
@@ -31,6 +31,7 @@ __all__ = [
     "list_pending",
     "PendingApproval",
     "decide",
+    "decision_context",
     "EXPIRY_GRACE_SECONDS",
     "pause_state",
     "pause_notice",

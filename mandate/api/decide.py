@@ -56,19 +56,26 @@ async def decide(
     request_id: str | None = None,
     task_queue: str | None = None,
     timeout: timedelta = timedelta(seconds=20),
+    context: DecisionContext | None = None,
 ) -> Decision:
     """Decide through the ``decide`` update: a refusal comes back at once, with nothing written.
 
     The decision expires ``timeout`` after it is sent: if no worker has taken it by then the run
     refuses it, so an update that waited at the server while no worker ran is never applied after
     this call has said that nothing was decided.
+
+    ``context`` is the run as the caller last read it (``decision_context``): a program that has just
+    shown a person the pending request signs against exactly what it showed, and the run is not asked
+    again. Should the request have changed since (decided, or another one), the run refuses the
+    statement, which names the request and the hash of its arguments.
     """
     try:
         DecideInput(request_id=request_id, approver=approver, reason=reason, decision=decision)
     except ValidationError as err:
         raise DecisionRefusedError(first_problem(err)) from None
     handle = client.get_workflow_handle(workflow_id)
-    context = await decision_context(client, handle, task_queue=task_queue, timeout=timeout.total_seconds())
+    if context is None:
+        context = await decision_context(client, handle, task_queue=task_queue, timeout=timeout.total_seconds())
     if context.state in _ENDED:
         raise _ended(workflow_id, await _closed_as(handle, context.state))
     statement, no_key = _signed(client.namespace, handle.id, context, decision, approver, reason, request_id)
