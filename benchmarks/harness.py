@@ -211,10 +211,14 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
 async def open_stack(plan: Plan, backend: str, home: Path) -> AsyncIterator[Stack]:
     from mandate.client import connect
     from mandate.worker import start_dev_server
+    from mandate.worker.dev_server import SERVER_LIMITS
 
     db = home / f"temporal-{uuid.uuid4().hex[:6]}.db" if backend == "sqlite" else None
     before = children()
-    env = await start_dev_server(db=db, port=None, ui=False)
+    # Mandate's server limits, but for the signals a run may receive: the replay measure grows its long
+    # history from refused signals (every other measure sends at most one signal per run).
+    limits = {**SERVER_LIMITS, "history.maximumSignalsPerExecution": 2 * max(plan.replay_events, 1000)}
+    env = await start_dev_server(db=db, port=None, ui=False, limits=limits)
     spawned = sorted(children() - before)
     target = env.client.service_client.config.target_host
     hints = Hints()

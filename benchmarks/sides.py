@@ -38,7 +38,8 @@ from benchmarks.raw_shared import RAW_WRITE_ACTIVITY, RawInput
 from benchmarks.raw_workflow import RawRefund
 from mandate import api
 from mandate.contract import Query, Signal
-from mandate.decisions import DecisionKind
+from mandate.decisions import DecisionContext, DecisionKind
+from mandate.errors import MandateError
 from mandate.run import AgentResult, AgentRunInput
 from mandate.signer import Signer
 
@@ -140,6 +141,16 @@ async def pending_request(handle: WorkflowHandle, tool: str | None = None) -> st
     return request["id"] if request else None
 
 
+async def _governed_pending(stack: Stack, handle: WorkflowHandle) -> DecisionContext | None:
+    """The run's ``decision_context`` once a request waits in it: what an approving program shows a
+    person and then signs against (``api.decide(..., context=...)``), one query per look."""
+    try:
+        context = await api.decision_context(stack.client, handle, task_queue=stack.tq)
+    except MandateError:
+        return None  # not yet past its first workflow task
+    return context if context.pending else None
+
+
 async def _plain_pending(handle: WorkflowHandle) -> str | None:
     try:
         return "r1" if await handle.query("pending", result_type=bool) else None
@@ -148,9 +159,9 @@ async def _plain_pending(handle: WorkflowHandle) -> str | None:
 
 
 async def _decide(stack: Stack, side: Side, handle: WorkflowHandle, request: Any) -> None:
-    if side.cli:  # `mandate approve`: the decision_context query, the decide update (signed as the approver)
+    if side.cli:  # an approving program: the decide update, signed against the context it just read
         await api.decide(stack.client, handle.id, decision=DecisionKind.APPROVE, approver=APPROVER,
-                         reason="benchmark", request_id=request["id"])
+                         reason="benchmark", request_id=request.pending[0].id, context=request)
     elif side.agent:  # the Web UI's "Send a Signal" with what `mandate sign` printed
         signed = await approval(handle, stack.client.namespace, side.agent, request)
         await handle.signal(Signal.APPROVE, signed)
@@ -187,7 +198,9 @@ async def one_run(stack: Stack, side: Side) -> dict[str, Any]:
     async def visible() -> Any:
         nonlocal queries
         queries += 1
-        return await (_plain_pending(handle) if side.agent is None else pending_item(handle))
+        if side.agent is None:
+            return await _plain_pending(handle)
+        return await (_governed_pending(stack, handle) if side.cli else pending_item(handle))
 
     request = await until(visible, every=stack.plan.poll_s, timeout=300, what="the approval request")
     t_visible = time.perf_counter()

@@ -8,7 +8,7 @@ import os
 import shutil
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
@@ -35,9 +35,10 @@ SERVER_LIMITS: dict[str, int] = {
 }
 
 
-def limit_flags() -> list[str]:
-    """``temporal server start-dev`` flags that set ``SERVER_LIMITS``."""
-    return [flag for key, value in SERVER_LIMITS.items() for flag in ("--dynamic-config-value", f"{key}={value}")]
+def limit_flags(limits: Mapping[str, int] | None = None) -> list[str]:
+    """``temporal server start-dev`` flags that set ``limits`` (by default ``SERVER_LIMITS``)."""
+    chosen = SERVER_LIMITS if limits is None else limits
+    return [flag for key, value in chosen.items() for flag in ("--dynamic-config-value", f"{key}={value}")]
 
 
 def temporal_cli_path() -> str:
@@ -116,11 +117,13 @@ async def start_dev_server(
     ui_port: int | None = 8233,
     ui: bool = True,
     log: Path | None = None,
+    limits: Mapping[str, int] | None = None,
 ) -> WorkflowEnvironment:
     """Start the dev server (SQLite file when ``db`` is given) with Mandate's search attributes.
 
     A taken port is refused before anything starts. With ``log``, the server's own output (its
-    banner, its warnings) goes to that file instead of this process's terminal.
+    banner, its warnings) goes to that file instead of this process's terminal. ``limits`` replaces
+    ``SERVER_LIMITS`` (the benchmark's replay measure needs more signals per run).
     """
     ensure_ports_free(port, ui_port if ui else None)
     if db is not None:
@@ -136,7 +139,7 @@ async def start_dev_server(
                 ui=ui,
                 ui_port=ui_port if ui else None,
                 search_attributes=sa.ALL,
-                dev_server_extra_args=limit_flags(),
+                dev_server_extra_args=limit_flags(limits),
             )
     except RuntimeError as err:
         where = f"; its log: {log}" if log is not None else ""
