@@ -18,6 +18,7 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from mandate import search_attributes as sa
+from mandate.activities.cost_ledger import CostLedger, visibility_time
 from mandate.activities.started_runs import StartedRuns
 from mandate.contract import ENFORCE_ACTIVITY, EVALUATE_ACTIVITY, MONITOR, RunFlag, Signal, Update
 from mandate.decisions import KillInput
@@ -46,10 +47,6 @@ _EXCEPTION_FLAGS = (RunFlag.VIOLATION, RunFlag.TOOL_ERROR, RunFlag.KILLED)
 _SUSPECT = f"(ExecutionStatus IN {_CLOSED_BAD} OR {sa.FLAGS.name} IN {_in(RunFlag)})"
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _runs_of(agent: str, workflow_type: str | None, task_queue: str | None) -> str:
     """The visibility filter for an agent's runs: by its workflow type and task queue when known."""
     where = f"{sa.AGENT.name} = '{_quote(agent)}'"
@@ -65,12 +62,19 @@ def _quote(value: str) -> str:
 
 
 async def compute_metrics(
-    client: Client, query: MetricsQuery, *, now: datetime | None = None, started: StartedRuns | None = None
+    client: Client,
+    query: MetricsQuery,
+    *,
+    now: datetime | None = None,
+    started: StartedRuns | None = None,
+    costs: CostLedger | None = None,
 ) -> OutcomeMetrics:
     """Count runs by status and flag with visibility count queries; sum cost from search attributes.
 
     Runs that ended badly or carry a flag are counted only if a worker verified their start (``started``
-    remembers the answers between checks); the others are reported as ``unverified_runs``.
+    remembers the answers between checks); the others are reported as ``unverified_runs``, and their cost
+    (a search attribute their starter wrote) is not added either. ``costs`` keeps closed runs' costs
+    between checks, so that a check reads only what changed.
     """
     end = now or datetime.now(UTC)
     start = end - timedelta(seconds=query.window_seconds)
@@ -78,7 +82,7 @@ async def compute_metrics(
         start = query.since
     base = (
         f"{_runs_of(query.agent, query.workflow_type, query.task_queue)} "
-        f"AND StartTime >= '{_iso(start)}' AND StartTime <= '{_iso(end)}'"
+        f"AND StartTime >= '{visibility_time(start)}' AND StartTime <= '{visibility_time(end)}'"
     )
 
     async def count(extra: str = "") -> int:
@@ -107,9 +111,12 @@ async def compute_metrics(
         rework -= RunFlag.REWORK in flagged
         exceptions -= status in _BAD_STATUSES or not flagged.isdisjoint(_EXCEPTION_FLAGS)
         escalated -= RunFlag.ESCALATED in flagged
-    total_cost = 0.0
-    async for wf in client.list_workflows(f"{base} AND {sa.COST.name} > 0"):
-        total_cost += wf.typed_search_attributes.get(sa.COST) or 0.0
+    cost_of = await (costs or CostLedger(client)).total(
+        _runs_of(query.agent, query.workflow_type, query.task_queue), start, end
+    )
+    for wf in unverified:
+        cost_of.pop(f"{wf.id}/{wf.run_id}", None)
+    total_cost = sum(cost_of.values())
     hours = max((end - start).total_seconds() / 3600, 1e-9)
 
     def share(n: int) -> float:
@@ -159,10 +166,11 @@ class MonitorActivities:
     def __init__(self, client: Client) -> None:
         self._client = client
         self._started = StartedRuns(client)
+        self._costs = CostLedger(client)
 
     @activity.defn(name=EVALUATE_ACTIVITY)
     async def compute(self, query: MetricsQuery) -> OutcomeMetrics:
-        return await compute_metrics(self._client, query, started=self._started)
+        return await compute_metrics(self._client, query, started=self._started, costs=self._costs)
 
     @activity.defn(name=ENFORCE_ACTIVITY)
     async def enforce(self, order: EnforceInput) -> EnforceResult:

@@ -32,6 +32,7 @@ from tests.reliability._harness import MANDATE, TEMPORAL, Stack, eventually
 RAJ, SAM, QI, BOB = "raj@example.com", "sam@example.com", "qi@example.com", "bob@example.com"
 AGENT_SA = SearchAttributeKey.for_keyword("MandateAgent")
 FLAGS_SA = SearchAttributeKey.for_keyword_list("MandateFlags")
+COST_SA = SearchAttributeKey.for_float("MandateCost")
 
 
 @dataclass
@@ -289,6 +290,32 @@ async def test_unsigned_runs_of_the_agents_own_type_are_not_counted(secured: Sec
     assert after["unverified_runs"] == before["unverified_runs"] + 6, after
     shown = secured.run(secured.legit, "metrics", "--agent", "refund-agent")
     assert "run(s) claimed the agent with a start no worker verified" in shown.stdout, shown.stdout
+
+
+async def test_a_cost_written_by_a_starter_no_worker_saw_is_not_added(secured: Secured) -> None:
+    """Runs of the agent's type on Mandate's queue that claim a huge ``MandateCost`` and end before any
+    worker sees them (a start delay, then terminated): their cost would trip ``max_cost_per_workflow`` and
+    roll the fleet back; the metrics add none of it."""
+    client = await secured.st.client()
+    before = json.loads(secured.run(secured.legit, "metrics", "--agent", "refund-agent", "--json").stdout)
+    claims = TypedSearchAttributes([SearchAttributePair(AGENT_SA, "refund-agent"), SearchAttributePair(COST_SA, 1e6)])
+    for n in range(3):
+        handle = await client.start_workflow(
+            "RefundAgent",
+            {"input": {"order_id": 1040 + n, "reason": "forged"}, "requested_by": BOB},
+            id=f"refund-agent-costly-{uuid.uuid4().hex[:8]}",
+            task_queue="mandate",
+            search_attributes=claims,
+            start_delay=timedelta(hours=1),  # no worker gets a task before it is terminated
+        )
+        await handle.terminate("costly decoy")
+
+    async def counted() -> dict[str, Any] | None:
+        after = json.loads(secured.run(secured.legit, "metrics", "--agent", "refund-agent", "--json").stdout)
+        return after if after["unverified_runs"] == before["unverified_runs"] + 3 else None
+
+    after = await eventually(counted, timeout=30, what="the decoys in visibility")
+    assert (after["total_cost"], after["cost_per_completed"]) == (before["total_cost"], before["cost_per_completed"])
 
 
 # -------------------------------------------------------------- 6 and 7. a decision bound to its run
