@@ -265,6 +265,18 @@ async def test_runs_of_another_type_claiming_the_agent_are_not_counted(secured: 
     assert (after["runs"], after["exception_runs"]) == (before["runs"], before["exception_runs"]), (before, after)
 
 
+async def _unsigned_refund(client: Client, n: int, claims: TypedSearchAttributes, **options: Any) -> Any:
+    """A run of the agent's own type on Mandate's queue, started with the stock client: no signed start."""
+    return await client.start_workflow(
+        "RefundAgent",
+        {"input": {"order_id": 1040 + n, "reason": "forged"}, "requested_by": BOB},
+        id=f"refund-agent-unsigned-{uuid.uuid4().hex[:8]}",
+        task_queue="mandate",
+        search_attributes=claims,
+        **options,
+    )
+
+
 async def test_unsigned_runs_of_the_agents_own_type_are_not_counted(secured: Secured) -> None:
     """The agent's own workflow type on Mandate's queue, started with the stock client and no signed start,
     claiming the agent and a violation: the worker refuses each (it fails), and the kill criteria count none
@@ -275,13 +287,7 @@ async def test_unsigned_runs_of_the_agents_own_type_are_not_counted(secured: Sec
         [SearchAttributePair(AGENT_SA, "refund-agent"), SearchAttributePair(FLAGS_SA, ["violation"])]
     )
     for n in range(6):
-        handle = await client.start_workflow(
-            "RefundAgent",
-            {"input": {"order_id": 1040 + n, "reason": "forged"}, "requested_by": BOB},
-            id=f"refund-agent-unsigned-{uuid.uuid4().hex[:8]}",
-            task_queue="mandate",
-            search_attributes=claims,
-        )
+        handle = await _unsigned_refund(client, n, claims)
         with pytest.raises(WorkflowFailureError):
             await handle.result()
     after = json.loads(secured.run(secured.legit, "metrics", "--agent", "refund-agent", "--json").stdout)
@@ -300,14 +306,8 @@ async def test_a_cost_written_by_a_starter_no_worker_saw_is_not_added(secured: S
     before = json.loads(secured.run(secured.legit, "metrics", "--agent", "refund-agent", "--json").stdout)
     claims = TypedSearchAttributes([SearchAttributePair(AGENT_SA, "refund-agent"), SearchAttributePair(COST_SA, 1e6)])
     for n in range(3):
-        handle = await client.start_workflow(
-            "RefundAgent",
-            {"input": {"order_id": 1040 + n, "reason": "forged"}, "requested_by": BOB},
-            id=f"refund-agent-costly-{uuid.uuid4().hex[:8]}",
-            task_queue="mandate",
-            search_attributes=claims,
-            start_delay=timedelta(hours=1),  # no worker gets a task before it is terminated
-        )
+        # a start delay: no worker gets a task before the run is terminated
+        handle = await _unsigned_refund(client, n, claims, start_delay=timedelta(hours=1))
         await handle.terminate("costly decoy")
 
     async def counted() -> dict[str, Any] | None:
