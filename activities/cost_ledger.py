@@ -53,11 +53,14 @@ class CostLedger:
         async for run in self._client.list_workflows(f"{window} AND ExecutionStatus = 'Running'"):
             costs[_key(run)] = _cost(run)
             self.last_read += 1
-        closed = f"{window} AND ExecutionStatus != 'Running'"
-        if book.read_until is not None:
-            closed += f" AND CloseTime >= '{visibility_time(book.read_until - self._overlap)}'"
+        if book.read_until is None:
+            closed = f"{window} AND ExecutionStatus != 'Running'"
+        else:  # by close time alone, so that the server reads only the recently closed; start is checked here
+            since = visibility_time(book.read_until - self._overlap)
+            closed = f"{runs} AND {sa.COST.name} > 0 AND ExecutionStatus != 'Running' AND CloseTime >= '{since}'"
         async for run in self._client.list_workflows(closed):
-            book.closed[_key(run)] = (run.start_time, _cost(run))
+            if start <= run.start_time <= end:
+                book.closed[_key(run)] = (run.start_time, _cost(run))
             self.last_read += 1
         book.read_until = end
         for key in [k for k, (started, _) in book.closed.items() if started < start]:
