@@ -12,9 +12,16 @@ import pytest
 import pytest_asyncio
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import (
+    Client,
+    CountWorkflowsInput,
+    Interceptor,
+    OutboundInterceptor,
+    WorkflowExecutionCount,
+    WorkflowFailureError,
+)
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 import mandate.activities.shop as shop
 from mandate import api
@@ -336,6 +343,23 @@ async def test_metrics_match_hand_counted_runs(client, task_queue, charters):
     assert m.rework_rate == round(2 / 6, 4) and m.exception_rate == round(2 / 6, 4)
     assert m.cost_per_completed == round(0.045 / 4, 6)
     assert m.throughput_per_hour == pytest.approx(4.0)
+    # A server that cannot count GROUP BY ExecutionStatus gets four counts instead, and the same metrics.
+    older = Client(client.service_client, namespace=client.namespace, interceptors=[_NoGroupBy()])
+    same = await compute_metrics(older, MetricsQuery(agent="refund-g", window_seconds=3600), now=m.window_end)
+    assert same.model_dump(exclude={"window_start"}) == m.model_dump(exclude={"window_start"})
+
+
+class _NoGroupBy(Interceptor):
+    """Refuses a grouped count as a server without it does."""
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        class _Refuse(OutboundInterceptor):
+            async def count_workflows(self, input: CountWorkflowsInput) -> WorkflowExecutionCount:
+                if input.query and "GROUP BY" in input.query:
+                    raise RPCError("GROUP BY is not supported", RPCStatusCode.INVALID_ARGUMENT, b"")
+                return await super().count_workflows(input)
+
+        return _Refuse(next)
 
 
 def shop_tools_except_reverse() -> ToolRegistry:
