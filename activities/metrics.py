@@ -35,14 +35,15 @@ def _in(flags: Iterable[RunFlag]) -> str:
     return "(" + ", ".join(f"'{flag}'" for flag in flags) + ")"
 
 
-_CLOSED_BAD_NAMES = ("Failed", "Terminated", "TimedOut", "Canceled")
-_CLOSED_BAD = "(" + ", ".join(f"'{name}'" for name in _CLOSED_BAD_NAMES) + ")"
-_BAD_STATUSES = {
-    WorkflowExecutionStatus.FAILED,
-    WorkflowExecutionStatus.TERMINATED,
-    WorkflowExecutionStatus.TIMED_OUT,
-    WorkflowExecutionStatus.CANCELED,
+#: How a run ends badly: Temporal's status, and its name in a visibility query.
+_BAD_ENDS = {
+    WorkflowExecutionStatus.FAILED: "Failed",
+    WorkflowExecutionStatus.TERMINATED: "Terminated",
+    WorkflowExecutionStatus.TIMED_OUT: "TimedOut",
+    WorkflowExecutionStatus.CANCELED: "Canceled",
 }
+_BAD_STATUSES = set(_BAD_ENDS)
+_CLOSED_BAD = "(" + ", ".join(f"'{name}'" for name in _BAD_ENDS.values()) + ")"
 _EXCEPTION_FLAGS = (RunFlag.VIOLATION, RunFlag.TOOL_ERROR, RunFlag.KILLED)
 #: The runs that could change a count in the kill criteria's direction: ended badly, or flagged.
 _SUSPECT = f"(ExecutionStatus IN {_CLOSED_BAD} OR {sa.FLAGS.name} IN {_in(RunFlag)})"
@@ -80,7 +81,7 @@ async def _count_by_status(
         )
         return runs, completed, failed, running
     by = {str(group.group_values[0]): group.count for group in grouped.groups if group.group_values}
-    bad = sum(by.get(status, 0) for status in _CLOSED_BAD_NAMES)
+    bad = sum(by.get(name, 0) for name in _BAD_ENDS.values())
     return grouped.count, by.get("Completed", 0), bad, by.get("Running", 0)
 
 
