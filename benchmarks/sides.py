@@ -2,10 +2,11 @@
 
 - ``plain``: ``client.start_workflow`` of ``RawRefund``, its ``pending`` query until the write waits,
   the ``approve`` signal: how a plain Temporal user would write and drive the same work.
-- ``governed``: the benchmark agent through the CLI's own code: ``mandate.api.start_agent`` (which
-  first reads the agent's monitor's memo: is it paused), the ``pending_approvals`` query that
-  ``mandate pending`` reads, and ``mandate.api.decide`` (the ``decision_context`` query, then the signed
-  ``decide`` update), exactly as ``mandate start`` and ``mandate approve`` call them.
+- ``governed``: the benchmark agent through ``mandate.api``: ``start_agent`` as ``mandate start`` calls it
+  (which first reads the agent's monitor's memo: is it paused); then an approving program's loop: the
+  run's ``decision_context`` (``api.decision_context``) until a request shows, and ``api.decide(...,
+  context=...)``, the signed ``decide`` update on what it read. ``mandate approve``, a process of its
+  own, reads the context itself: one query more.
 - ``--profile`` sides (benchmarks/ablations.py): ``input-mandate`` is driven like ``governed``;
   ``governed-direct`` is the benchmark agent started without the pause check and approved by signal.
 
