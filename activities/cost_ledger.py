@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from temporalio.client import Client, WorkflowExecution
 
 from mandate import search_attributes as sa
+from mandate.activities.started_runs import run_key
 
 __all__ = ["CostLedger", "OVERLAP", "visibility_time"]
 
@@ -51,7 +52,7 @@ class CostLedger:
         self.last_read = 0
         # Running runs first: one that closes between the two reads is then in both, counted once.
         async for run in self._client.list_workflows(f"{window} AND ExecutionStatus = 'Running'"):
-            costs[_key(run)] = _cost(run)
+            costs[run_key(run)] = _cost(run)
             self.last_read += 1
         if book.read_until is None:
             closed = f"{window} AND ExecutionStatus != 'Running'"
@@ -60,17 +61,13 @@ class CostLedger:
             closed = f"{runs} AND {sa.COST.name} > 0 AND ExecutionStatus != 'Running' AND CloseTime >= '{since}'"
         async for run in self._client.list_workflows(closed):
             if start <= run.start_time <= end:
-                book.closed[_key(run)] = (run.start_time, _cost(run))
+                book.closed[run_key(run)] = (run.start_time, _cost(run))
             self.last_read += 1
         book.read_until = end
         for key in [k for k, (started, _) in book.closed.items() if started < start]:
             del book.closed[key]
         costs.update((key, cost) for key, (started, cost) in book.closed.items() if started <= end)
         return costs
-
-
-def _key(run: WorkflowExecution) -> str:
-    return f"{run.id}/{run.run_id}"
 
 
 def _cost(run: WorkflowExecution) -> float:

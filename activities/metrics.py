@@ -19,7 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from mandate import search_attributes as sa
 from mandate.activities.cost_ledger import CostLedger, visibility_time
-from mandate.activities.started_runs import StartedRuns
+from mandate.activities.started_runs import StartedRuns, run_key
 from mandate.contract import ENFORCE_ACTIVITY, EVALUATE_ACTIVITY, MONITOR, RunFlag, Signal, Update
 from mandate.decisions import KillInput
 from mandate.errors import KeysError
@@ -104,10 +104,8 @@ async def compute_metrics(
     start = end - timedelta(seconds=query.window_seconds)
     if query.since and query.since > start:
         start = query.since
-    base = (
-        f"{_runs_of(query.agent, query.workflow_type, query.task_queue)} "
-        f"AND StartTime >= '{visibility_time(start)}' AND StartTime <= '{visibility_time(end)}'"
-    )
+    runs_filter = _runs_of(query.agent, query.workflow_type, query.task_queue)
+    base = f"{runs_filter} AND StartTime >= '{visibility_time(start)}' AND StartTime <= '{visibility_time(end)}'"
 
     async def count(extra: str = "") -> int:
         return (await client.count_workflows(f"{base} AND {extra}" if extra else base)).count
@@ -133,11 +131,9 @@ async def compute_metrics(
         rework -= RunFlag.REWORK in flagged
         exceptions -= status in _BAD_STATUSES or not flagged.isdisjoint(_EXCEPTION_FLAGS)
         escalated -= RunFlag.ESCALATED in flagged
-    cost_of = await (costs or CostLedger(client)).total(
-        _runs_of(query.agent, query.workflow_type, query.task_queue), start, end
-    )
+    cost_of = await (costs or CostLedger(client)).total(runs_filter, start, end)
     for wf in unverified:
-        cost_of.pop(f"{wf.id}/{wf.run_id}", None)
+        cost_of.pop(run_key(wf), None)
     total_cost = sum(cost_of.values())
     hours = max((end - start).total_seconds() / 3600, 1e-9)
 

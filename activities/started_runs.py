@@ -20,11 +20,16 @@ from temporalio.service import RPCError
 
 from mandate.contract import LOAD_MANDATE_ACTIVITY
 
-__all__ = ["StartedRuns", "load_mandate_result"]
+__all__ = ["StartedRuns", "load_mandate_result", "run_key"]
 
 #: The marker comes with the run's first workflow task; a run with no marker this far in never started.
 _EVENTS_TO_READ = 50
 _SIGNED_STARTS = 4  # runs recorded before protocol 4 took the requester's name as sent
+
+
+def run_key(run: WorkflowExecution) -> str:
+    """One run of a workflow id, as the monitor's answers and costs are kept: ``workflow id/run id``."""
+    return f"{run.id}/{run.run_id}"
 
 
 class StartedRuns:
@@ -42,7 +47,7 @@ class StartedRuns:
         return [run for run, verified in zip(runs, verdicts, strict=True) if not verified]
 
     async def _verified(self, run: WorkflowExecution) -> bool:
-        key = f"{run.id}/{run.run_id}"
+        key = run_key(run)
         if key in self._known:
             return self._known[key]
         async with self._gate:

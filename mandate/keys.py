@@ -221,7 +221,7 @@ def _held_keys() -> list[tuple[str, str, Ed25519PrivateKey, Path]]:
     if cached is not None and cached[0] == names:
         return cached[1]
     found = []
-    for path in sorted(folder.glob("*.pem"), key=lambda p: p.stat().st_mtime_ns, reverse=True):
+    for path in sorted((folder / name for name in names), key=lambda p: p.stat().st_mtime_ns, reverse=True):
         owner, _, key_id = path.name.removesuffix(".pem").rpartition("--")
         private = serialization.load_pem_private_key(path.read_bytes(), password=None)
         if isinstance(private, Ed25519PrivateKey):
