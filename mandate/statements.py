@@ -92,6 +92,25 @@ class SignedStatement(Statement):
         return json.dumps(self.model_dump(mode="json"), separators=(",", ":"), ensure_ascii=False)
 
 
+def _warm_invalid_signature() -> None:
+    """Raise ``InvalidSignature`` once, here, at import, outside any workflow sandbox.
+
+    cryptography's Rust core looks the exception class up by import the first time it raises it, and
+    caches it. The first time inside Temporal's workflow sandbox, that import runs under the sandbox's
+    module table and the lookup fails as a native panic that aborts the worker process, for good: the bad
+    signature stays in the run's history, so every worker that picks the run up aborts again. One failed
+    verification at import (well under a millisecond) makes the class known before any sandbox exists.
+    """
+    key = Ed25519PrivateKey.generate()
+    try:
+        key.public_key().verify(bytes(64), b"warm-up")
+    except InvalidSignature:
+        return
+
+
+_warm_invalid_signature()
+
+
 def canonical_json(value: Any) -> bytes:
     """Sorted keys, no spaces, UTF-8: the same bytes for the same value on every machine."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()

@@ -196,7 +196,9 @@ def sandbox_runner(*more: str) -> SandboxedWorkflowRunner:
     """
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(
-            "mandate", *more
+            # cryptography too: its Rust core must never import its exception classes under the
+            # sandbox's module table (a native abort; mandate.statements says more).
+            "mandate", "cryptography", *more
         )
     )
 

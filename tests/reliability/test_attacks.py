@@ -374,3 +374,31 @@ async def test_the_report_reverifies_every_statement_and_no_reason_forges_a_sect
     assert f"Requested by {BOB} (signed by {BOB} (key " in report.stdout and "), verified)" in report.stdout
     assert f"signed by {SAM} (key " in report.stdout, report.stdout
     assert "UNSIGNED" not in report.stdout and "INVALID" not in report.stdout
+
+
+# ------------------------------------------------------- 10. one bad signature, a fresh worker process
+
+
+async def test_a_bad_signature_sent_to_a_fresh_worker_is_refused_and_the_worker_lives(stack: Stack) -> None:
+    """The first failed verification a worker process ever makes, inside the workflow sandbox, used to
+    abort it (a native panic in the crypto library), and every worker that picked the run up again."""
+    worker = await stack.start_worker()
+    workflow_id = await stack.start_run(1003)
+    await stack.wait_pending(workflow_id, "issue_refund")
+    signed = stack.cli("sign", workflow_id, "--as", RAJ, "--decision", "approve", "--reason", "ok")
+    assert signed.ok, signed
+    statement = json.loads(signed.stdout)
+    statement["signature"] = ("B" if statement["signature"][0] == "A" else "A") + statement["signature"][1:]
+    worker.kill()  # the next worker has never failed a verification
+    fresh = await stack.start_worker()
+    await stack.handle(workflow_id).signal("approve", statement)
+
+    async def refused() -> Any:
+        return [r for r in (await stack.status(workflow_id)).refused if "signature does not match" in r.reason]
+
+    await eventually(refused, timeout=60, what="the bad signature to be refused")
+    assert fresh.alive(), fresh.output()[-3000:]
+    ok = stack.cli("approve", workflow_id, "--as", RAJ, "--reason", "photos")  # the run is decidable still
+    assert ok.ok, ok
+    await stack.wait_pending(workflow_id, "notify_customer")
+    assert fresh.alive() and "panicked" not in fresh.output()
