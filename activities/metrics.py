@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from temporalio import activity
 from temporalio.client import (
@@ -15,17 +15,26 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from mandate import search_attributes as sa
 from mandate.activities.cost_ledger import CostLedger, visibility_time
 from mandate.activities.started_runs import StartedRuns, run_key
-from mandate.contract import ENFORCE_ACTIVITY, EVALUATE_ACTIVITY, MONITOR, RunFlag, Signal, Update
+from mandate.contract import (
+    ENFORCE_ACTIVITY,
+    EVALUATE_ACTIVITY,
+    MONITOR,
+    MONITOR_WORKFLOW,
+    RunFlag,
+    Signal,
+    Update,
+    monitor_id,
+)
 from mandate.decisions import KillInput
 from mandate.errors import KeysError
 from mandate.outcomes import EnforceInput, EnforceResult, MetricsQuery, OutcomeMetrics
 from mandate.signer import Signer
-from mandate.statements import SignedStatement
 
 __all__ = ["compute_metrics", "MonitorActivities"]
 
@@ -178,41 +187,75 @@ async def _kill_by_update(handle: WorkflowHandle[Any, Any], kill: KillInput) -> 
     return None
 
 
-class MonitorActivities:
-    """Activities that need a client: bound to the worker's."""
+class CallerCheck(Protocol):
+    """``mandate.worker.callers.Callers``: the server's record of the run that scheduled a call."""
 
-    def __init__(self, client: Client) -> None:
+    async def require(self, info: activity.Info, *, types: Collection[str], what: str, workflow_id: str | None = None) -> Any: ...
+
+
+class MonitorActivities:
+    """The monitor's activities, bound to the worker's client, and run only for the monitor of an agent
+    the worker serves, on its own task queue: a workflow of anyone else's that calls them is refused
+    (``callers``), since one of them signs with the monitor's service key."""
+
+    def __init__(self, client: Client, *, agents: Collection[str] = (), callers: CallerCheck | None = None) -> None:
         self._client = client
+        self._agents = set(agents)
+        self._callers = callers
         self._started = StartedRuns(client)
         self._costs = CostLedger(client)
 
+    async def _require_monitor(self, agent: str, what: str) -> None:
+        if self._callers is None:  # a worker built without a client of its own (tests of the metrics)
+            return
+        if agent not in self._agents:
+            raise ApplicationError(f"this worker serves no agent named {agent!r}", type="CallerRefused", non_retryable=True)
+        await self._callers.require(activity.info(), types={MONITOR_WORKFLOW}, what=what, workflow_id=monitor_id(agent))
+
     @activity.defn(name=EVALUATE_ACTIVITY)
     async def compute(self, query: MetricsQuery) -> OutcomeMetrics:
+        await self._require_monitor(query.agent, EVALUATE_ACTIVITY)
         return await compute_metrics(self._client, query, started=self._started, costs=self._costs)
 
     @activity.defn(name=ENFORCE_ACTIVITY)
     async def enforce(self, order: EnforceInput) -> EnforceResult:
         """Tell every running run of the agent (or one run) to stop, and to roll back if asked.
 
-        The order each run gets is signed: the stop/go owner's statement for a kill by hand, or one the
-        monitor's service key signs here for a breach. A run whose signals the server refuses (used up by a
-        flood, say) gets the same order as its ``kill`` update; a run neither reaches is named in the
-        result, never retried without end.
+        Each run gets a kill of its own, signed here with the monitor's service key and bound to that run
+        (its workflow id and run id), with the stop/go owner's order as evidence when there is one: a copy
+        of it stops no other run, and nothing signed goes back to the caller. A run whose signals the
+        server refuses (used up by a flood, say) gets the same order as its ``kill`` update; a run neither
+        reaches is named in the result, never retried without end.
         """
+        await self._require_monitor(order.agent, ENFORCE_ACTIVITY)
         if order.action == "pause":
             return EnforceResult(workflows=[])
-        statement = order.statement or self._sign_breach(order)
+        query = f"{_runs_of(order.agent, order.workflow_type, order.task_queue)} AND ExecutionStatus = 'Running'"
         if order.workflow:
-            targets = [order.workflow]
-        else:
-            query = f"{_runs_of(order.agent, order.workflow_type, order.task_queue)} AND ExecutionStatus = 'Running'"
-            targets = [wf.id async for wf in self._client.list_workflows(query)]
+            query += f" AND WorkflowId = '{_quote(order.workflow)}'"
+        targets = [(wf.id, wf.run_id) async for wf in self._client.list_workflows(query)]
+        signer = self._monitor_signer()
+        if signer is None:
+            why = f"this worker holds no signing key for {MONITOR}, so it cannot sign the run's kill"
+            return EnforceResult(workflows=[], unreachable=sorted(f"{w}: {why}" for w, _ in targets))
         gate = asyncio.Semaphore(50)
-        kill = KillInput(by=order.by, reason=order.reason, rollback=order.action == "rollback", statement=statement)
+        namespace = activity.info().workflow_namespace or ""
         unreachable: list[str] = []
 
-        async def stop(workflow_id: str) -> str | None:
-            handle = self._client.get_workflow_handle(workflow_id)
+        async def stop(target: tuple[str, str | None]) -> str | None:
+            workflow_id, run_id = target
+            statement = signer.kill(
+                namespace=namespace,
+                agent=order.agent,
+                workflow_id=workflow_id,
+                run_id=run_id or "",
+                rollback=order.action == "rollback",
+                reason=order.reason,
+            )
+            kill = KillInput(
+                by=order.by, reason=order.reason, rollback=order.action == "rollback", statement=statement, order=order.statement
+            )
+            handle = self._client.get_workflow_handle(workflow_id, run_id=run_id)
             async with gate:
                 try:
                     await asyncio.wait_for(handle.signal(Signal.KILL, kill), timeout=30)
@@ -230,22 +273,13 @@ class MonitorActivities:
             activity.heartbeat(workflow_id)
             return workflow_id
 
-        touched = await asyncio.gather(*(stop(w) for w in targets))
-        return EnforceResult(
-            workflows=sorted(w for w in touched if w), statement=statement, unreachable=sorted(unreachable)
-        )
+        touched = await asyncio.gather(*(stop(t) for t in targets))
+        return EnforceResult(workflows=sorted(w for w in touched if w), signed=True, unreachable=sorted(unreachable))
 
-    def _sign_breach(self, order: EnforceInput) -> SignedStatement | None:
-        """The monitor's own kill, signed with the service key this worker holds (if it holds one)."""
+    def _monitor_signer(self) -> Signer | None:
+        """The monitor's service key, which this worker holds (if it holds one)."""
         try:
-            signer = Signer.of(MONITOR)
+            return Signer.of(MONITOR)
         except KeysError as err:
-            activity.logger.warning(f"kill not signed: {err}")
+            activity.logger.error(f"kills cannot be signed: {err}")
             return None
-        return signer.kill(
-            namespace=activity.info().workflow_namespace or "",
-            agent=order.agent,
-            workflow_id=order.workflow or "",
-            rollback=order.action == "rollback",
-            reason=order.reason,
-        )

@@ -54,9 +54,10 @@ class ModelActivities:
     """The model-step activity, bound to the worker's tool registry (to check proposed arguments) and to
     the model-backed agents it serves, by workflow type: only their runs may spend the worker's keys."""
 
-    def __init__(self, tools: ToolRegistry, agents: Mapping[str, str]) -> None:
+    def __init__(self, tools: ToolRegistry, agents: Mapping[str, str], *, callers: Any = None) -> None:
         self._tools = tools
         self._agents = dict(agents)
+        self._callers = callers  # mandate.worker.callers.Callers: the run must be on this worker's queue
         self._models: dict[str, Any] = {}
 
     @activity.defn(name=MODEL_STEP_ACTIVITY)
@@ -68,6 +69,8 @@ class ModelActivities:
                 type=NOT_CONFIGURED,
                 non_retryable=True,
             )
+        if self._callers is not None:
+            await self._callers.require(activity.info(), types=self._agents, what=MODEL_STEP_ACTIVITY, verified_start=True)
         try:
             from pydantic_ai.direct import model_request
             from pydantic_ai.messages import ModelMessagesTypeAdapter

@@ -235,10 +235,24 @@ async def issue_refund(args: RefundArgs) -> RefundReceipt:
 
 @tool(timeout=CALL_TIMEOUT, authority=Authority.WRITE, cost=0.01, compensates="issue_refund")
 async def reverse_refund(args: ReverseRefundArgs) -> ReversalReceipt:
-    """Undo a refund issued by issue_refund (idempotent: reversing twice changes nothing)."""
+    """Undo a refund issued by issue_refund (idempotent: reversing twice changes nothing).
+
+    Only the refund this run's own write recorded: the undo key is the write's key plus ``:undo``, and the
+    refund row must carry that write's key, so no call can reverse another run's refund by naming its id.
+    """
+    undo_key = _key()
+    write_key = undo_key.removesuffix(":undo")
 
     def write() -> ReversalReceipt:
         with connect() as db:
+            row = db.execute("SELECT idempotency_key FROM refunds WHERE id = ?", (args.result.refund_id,)).fetchone()
+            if row is None or not undo_key.endswith(":undo") or row["idempotency_key"] != write_key:
+                raise ApplicationError(
+                    f"refund {args.result.refund_id} was not issued by the write {write_key!r}; a compensation "
+                    "undoes only its own run's write",
+                    type="ToolRefused",
+                    non_retryable=True,
+                )
             changed = db.execute(
                 "UPDATE refunds SET status = 'reversed', reversed_at = CURRENT_TIMESTAMP"
                 " WHERE id = ? AND status = 'issued'",

@@ -11,14 +11,13 @@ are looked at (an incident's worth, not the fleet), and a run's answer is kept: 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import OrderedDict
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecution
 from temporalio.service import RPCError
 
-from mandate.contract import LOAD_MANDATE_ACTIVITY
+from mandate.origins import load_mandate_result
 
 __all__ = ["StartedRuns", "load_mandate_result", "run_key"]
 
@@ -75,19 +74,3 @@ class StartedRuns:
         except RPCError:
             return None
         return False
-
-
-def load_mandate_result(event: object) -> dict[str, object] | None:
-    """The ``load_mandate`` local activity's result in a marker, or None for any other marker."""
-    details = event.marker_recorded_event_attributes.details  # type: ignore[attr-defined]
-    data = details.get("data")
-    if data is None or not any(LOAD_MANDATE_ACTIVITY.encode() in p.data for p in data.payloads):
-        return None
-    result = details.get("result")
-    if result is None or not result.payloads:
-        return {"refused": "the worker could not load the charter"}
-    try:
-        value = json.loads(result.payloads[0].data)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None

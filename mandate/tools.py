@@ -154,7 +154,7 @@ class ToolGuard(Protocol):
     run without one) and raises a non-retryable ``ApplicationError`` of type ``ToolRefused`` otherwise.
     """
 
-    def admit(self, spec: ToolSpec, call: ToolCallInput, info: activity.Info) -> Statement | None: ...
+    async def admit(self, spec: ToolSpec, call: ToolCallInput, info: activity.Info) -> Statement | None: ...
 
 
 registry = ToolRegistry()
@@ -228,7 +228,7 @@ def _make_activity(spec: ToolSpec, guard: ToolGuard | None = None) -> Callable[[
     @activity.defn(name=spec.name)
     async def run_tool(call: ToolCallInput) -> ToolCallResult:
         info = activity.info()
-        approval = guard.admit(spec, call, info) if guard is not None else None
+        approval = await guard.admit(spec, call, info) if guard is not None else None
         try:
             args = spec.args_model.model_validate(call.args)
         except ValidationError as err:

@@ -73,7 +73,8 @@ async def test_an_applied_decision_whose_reply_is_lost_is_reported_as_taken(clie
         handle = await start_refund(client, task_queue, workflow_id, 1046)
         await wait_pending(handle, "issue_refund")
         decision = await api.decide(
-            lossy(client, applied=True), workflow_id, decision=DecisionKind.APPROVE, approver=RAJ, reason="ok"
+            lossy(client, applied=True), workflow_id, decision=DecisionKind.APPROVE, approver=RAJ, reason="ok",
+            task_queue=task_queue,
         )
         status = await wait_pending(handle, "notify_customer")
     assert (decision.request_id, decision.approver, decision.channel) == ("r1", RAJ, Channel.UPDATE)
@@ -88,7 +89,8 @@ async def test_a_decision_that_never_arrived_is_refused_saying_the_run_has_not_r
         await wait_pending(handle, "issue_refund")
         with pytest.raises(DecisionRefusedError) as caught:
             await api.decide(
-                lossy(client, applied=False), workflow_id, decision=DecisionKind.APPROVE, approver=RAJ
+                lossy(client, applied=False), workflow_id, decision=DecisionKind.APPROVE, approver=RAJ,
+                task_queue=task_queue,
             )
         status = await status_of(handle)
     assert str(caught.value) == f"Temporal refused the decision: {COMPLETED}; the run has not recorded it"
@@ -127,7 +129,7 @@ async def test_a_program_decides_on_the_context_it_read_without_asking_the_run_a
     async with worker:
         handle = await start_refund(client, task_queue, workflow_id, 1013)
         await wait_pending(handle, "issue_refund")
-        context = await api.decision_context(client, handle)
+        context = await api.decision_context(client, handle, task_queue=task_queue)
         [request] = context.pending
         decision = await api.decide(
             client, workflow_id, decision=DecisionKind.REJECT, approver=RAJ, reason="wrong item", context=context
@@ -144,8 +146,8 @@ async def test_a_decision_on_a_context_read_before_the_request_was_decided_is_re
     async with worker:
         handle = await start_refund(client, task_queue, workflow_id, 1044)
         await wait_pending(handle, "issue_refund")
-        stale = await api.decision_context(client, handle)
-        await api.decide(client, workflow_id, decision=DecisionKind.REJECT, approver=RAJ, reason="not this one")
+        stale = await api.decision_context(client, handle, task_queue=task_queue)
+        await api.decide(client, workflow_id, decision=DecisionKind.REJECT, approver=RAJ, reason="not this one", task_queue=task_queue)
         with pytest.raises(DecisionRefusedError) as caught:
             await api.decide(client, workflow_id, decision=DecisionKind.APPROVE, approver=RAJ, context=stale)
         status = await status_of(handle)

@@ -36,7 +36,7 @@ def tool_info(spec: ToolSpec, charter: Charter) -> ToolInfo:
 
 
 def planner_activities(
-    workflows: Iterable[type], charters: Mapping[str, Charter], tools: ToolRegistry
+    workflows: Iterable[type], charters: Mapping[str, Charter], tools: ToolRegistry, callers: Any = None
 ) -> list[Callable[..., Any]]:
     """The activities the served agents' planners need, each once."""
     found: dict[str, Callable[..., Any]] = {}
@@ -49,7 +49,7 @@ def planner_activities(
     if modelled:
         from mandate.activities.model_step import ModelActivities
 
-        step = ModelActivities(tools, modelled).model_step
+        step = ModelActivities(tools, modelled, callers=callers).model_step
         found[activity._Definition.must_from_callable(step).name or ""] = step
     for cls in workflows:
         for fn in getattr(getattr(cls, "planner", None), "activities", ()) or ():

@@ -24,6 +24,7 @@ from mandate.run import GOVERNED_PROTOCOL, AgentMandate, LoadMandateInput
 from mandate.settings import DEFAULT_TASK_QUEUE, load_settings
 from mandate.tools import ToolRegistry, registry
 from mandate.worker._planners import effective_charter, planner_activities, tool_info
+from mandate.worker.callers import Callers
 from mandate.worker.start_check import StartCheck, keys_for
 from mandate.worker.tool_guard import CharterGuard
 from mandate.workflows.governed import GovernedAgent
@@ -44,7 +45,17 @@ class MandateActivities:
 
     @activity.defn(name=LOAD_MANDATE_ACTIVITY)
     async def load_mandate(self, request: LoadMandateInput) -> AgentMandate:
-        """The run's charter, tools and keys; for an agent run, also whether it may start at all."""
+        """The run's charter, tools and keys; for an agent run, also whether it may start at all.
+
+        Only ever a local activity of a workflow this worker runs: one scheduled on the task queue by
+        anyone else's workflow would learn nothing secret, but would have the worker check a start for it.
+        """
+        if not activity.info().is_local:
+            raise ApplicationError(
+                f"{LOAD_MANDATE_ACTIVITY} runs only as a local activity of Mandate's own workflows",
+                type="CallerRefused",
+                non_retryable=True,
+            )
         charter = self._charters.get(request.agent)
         if charter is None:
             raise ApplicationError(
@@ -146,7 +157,8 @@ def build_worker(
     agents_by_type = {
         workflow._Definition.must_from_class(cls).name or "": cls.agent for cls in plan.workflows
     }
-    monitor_activities = MonitorActivities(client)
+    callers = Callers(client, task_queue)
+    monitor_activities = MonitorActivities(client, agents=plan.charters, callers=callers)
     _log.info(
         "worker_built",
         task_queue=task_queue,
@@ -158,11 +170,13 @@ def build_worker(
         task_queue=task_queue,
         workflows=[*plan.workflows, KillMonitor],
         activities=[
-            *tools.activities(served_tools(plan.charters, tools), guard=CharterGuard(plan.charters, agents_by_type)),
+            *tools.activities(
+                served_tools(plan.charters, tools), guard=CharterGuard(plan.charters, agents_by_type, callers)
+            ),
             mandate_activities.load_mandate,
             monitor_activities.compute,
             monitor_activities.enforce,
-            *planner_activities(plan.workflows, plan.charters, tools),  # mandate.model_step, planners' own
+            *planner_activities(plan.workflows, plan.charters, tools, callers),  # mandate.model_step, planners' own
         ],
         max_concurrent_activities=max_concurrent_activities,
         max_cached_workflows=max_cached_runs or load_settings().max_cached_runs,
@@ -206,16 +220,53 @@ def sandbox_runner(*more: str) -> SandboxedWorkflowRunner:
 async def start_monitors(
     client: Client, charters: Mapping[str, Charter], *, task_queue: str = DEFAULT_TASK_QUEUE
 ) -> list[str]:
-    """Start each agent's kill-criteria monitor unless it already runs (safe on every worker start)."""
+    """Start each agent's kill-criteria monitor unless it already runs here (safe on every worker start).
+
+    A run already at the monitor's id is adopted only when it is a ``MandateMonitor`` on ``task_queue``;
+    anything else is an impostor: logged as ``monitor_impostor`` (error), left alone, no second monitor
+    started, and this worker refuses the agent's starts until someone ends it and restarts the worker. A
+    monitor that has ended (terminated by someone) is started again with the pause it last published, not
+    unpaused. Returns the ids of the monitors that now run here.
+    """
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+
+    from mandate.api.fleet import (
+        MONITOR_ENDED,
+        MONITOR_IMPOSTOR,
+        MonitorNotGuarding,
+        genuine_monitor,
+        last_pause,
+    )
+    from mandate.worker.start_check import keeps_monitor
+
     started = []
     for agent in sorted(charters):
-        handle = await client.start_workflow(
-            KillMonitor.run,
-            MonitorInput(agent=agent),
-            id=monitor_id(agent),
-            task_queue=task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        )
-        started.append(handle.id)
+        keeps_monitor(client.namespace, task_queue, agent)  # from here, no monitor refuses the agent's starts
+        for _ in range(3):  # another worker may start it between our look and our start
+            try:
+                await genuine_monitor(client, agent, task_queue=task_queue)
+            except MonitorNotGuarding as problem:
+                missing = problem
+            else:
+                started.append(monitor_id(agent))  # it runs here already: adopted
+                break
+            if missing.alert == MONITOR_IMPOSTOR:
+                _log.error(MONITOR_IMPOSTOR, agent=agent, workflow_id=missing.workflow_id, problem=str(missing))
+                break
+            pause = await last_pause(client, agent, task_queue=task_queue)
+            try:
+                handle = await client.start_workflow(
+                    KillMonitor.run,
+                    MonitorInput(agent=agent, pause=pause),
+                    id=monitor_id(agent),
+                    task_queue=task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                )
+            except WorkflowAlreadyStartedError:
+                continue
+            if missing.alert == MONITOR_ENDED:  # someone ended the monitor: its pause goes on
+                _log.warning("monitor_restarted", agent=agent, workflow_id=handle.id, paused=pause is not None)
+            started.append(handle.id)
+            break
     _log.info("monitors_running", monitors=started)
     return started

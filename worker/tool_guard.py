@@ -5,12 +5,16 @@ activities on Mandate's task queue. So a tool does not trust its caller. It look
 says about the call (``activity.info()``: the calling workflow's type, id, run id and namespace), not
 at what the caller wrote:
 
-- the calling workflow must be an agent this worker serves, and the call must be for that agent;
+- the calling workflow must be an agent this worker serves, on this worker's task queue by the server's
+  own record of the run (``worker.callers``), with a start a worker verified, and the call must be for
+  that agent;
 - a tool the agent's charter blocks or does not name never runs;
 - a gated write runs only on a signed approval, verified here again with the worker's own keys file,
   for this very run, tool and arguments (a tool whose charter accepts unsigned decisions excepted);
-- a compensation runs only on a signed kill with rollback for this run, by the stop/go owner or the
-  monitor's service key, and only with the undo key of a write of this run.
+- a compensation runs only on a signed kill with rollback bound to this run (from protocol 5 the monitor
+  signs one for each run it stops, naming its workflow id and run id; a fleet-wide kill of older runs
+  counts only if it was issued after the run started), by the stop/go owner or the monitor's service
+  key, and only with the undo key of a write of this run.
 
 A refusal is a non-retryable ``ToolRefused``; its nonce is recorded by the tool in its own transaction
 (``mandate.nonces.claim_nonce``).
@@ -31,9 +35,11 @@ from mandate.contract import MONITOR
 from mandate.decisions import ApprovalRequest, same_person
 from mandate.errors import KeysError, StatementRefused
 from mandate.keys import load_keys
-from mandate.run import ToolCallInput
-from mandate.statements import Act, Statement, sha256_of, verify_statement
+from mandate.origins import RunOrigin
+from mandate.run import RUN_BOUND_KILLS, ToolCallInput
+from mandate.statements import SKEW_SECONDS, Act, Statement, sha256_of, verify_statement
 from mandate.tools import ToolSpec
+from mandate.worker.callers import Callers
 
 __all__ = ["CharterGuard"]
 
@@ -45,11 +51,12 @@ def _refuse(message: str) -> ApplicationError:
 class CharterGuard:
     """``mandate.tools.ToolGuard`` for the agents a worker serves, by their charters."""
 
-    def __init__(self, charters: Mapping[str, Charter], agents_by_type: Mapping[str, str]) -> None:
+    def __init__(self, charters: Mapping[str, Charter], agents_by_type: Mapping[str, str], callers: Callers) -> None:
         self._charters = dict(charters)
         self._agents = dict(agents_by_type)
+        self._callers = callers
 
-    def admit(self, spec: ToolSpec, call: ToolCallInput, info: activity.Info) -> Statement | None:
+    async def admit(self, spec: ToolSpec, call: ToolCallInput, info: activity.Info) -> Statement | None:
         agent = self._agents.get(info.workflow_type or "")
         if agent is None:
             raise _refuse(
@@ -58,9 +65,10 @@ class CharterGuard:
             )
         if call.agent != agent:
             raise _refuse(f"the call says agent {call.agent!r}, but {info.workflow_type} is {agent!r}")
+        caller = await self._callers.require(info, types=self._agents, what=spec.name, verified_start=True)
         charter = self._charters[agent]
         if spec.compensates is not None:
-            return self._compensation(spec, call, info, charter)
+            return self._compensation(spec, call, info, charter, caller)
         rule = charter.policy_for(spec.name)
         if rule.policy is Policy.BLOCK:
             raise _refuse(f"{agent}'s charter blocks {spec.name}")
@@ -91,7 +99,7 @@ class CharterGuard:
         return approval
 
     def _compensation(
-        self, spec: ToolSpec, call: ToolCallInput, info: activity.Info, charter: Charter
+        self, spec: ToolSpec, call: ToolCallInput, info: activity.Info, charter: Charter, caller: RunOrigin
     ) -> Statement:
         if call.authority is None:
             raise _refuse(f"{spec.name} undoes a write only on a signed kill with rollback; none came")
@@ -100,6 +108,12 @@ class CharterGuard:
             raise _refuse(f"the kill by {kill.signer} did not ask for a rollback")
         if kill.workflow_id not in ("", info.workflow_id):
             raise _refuse(f"the kill is for run {kill.workflow_id!r}, not {info.workflow_id!r}")
+        if kill.run_id not in ("", info.workflow_run_id):
+            raise _refuse(f"the kill is for run id {kill.run_id!r}, not {info.workflow_run_id!r}")
+        if (caller.protocol or 0) >= RUN_BOUND_KILLS and not (kill.workflow_id and (kill.run_id or kill.signer != MONITOR)):
+            raise _refuse("a rollback needs a kill bound to this run; a fleet-wide statement binds none")
+        if kill.issued_at < int(caller.started_at.timestamp()) - SKEW_SECONDS:
+            raise _refuse(f"the kill was issued before {info.workflow_id} started; it cannot be for this run")
         if not (same_person(kill.signer, charter.owners.stop_go) or same_person(kill.signer, MONITOR)):
             raise _refuse(f"{kill.signer} is not the stop/go owner of {charter.name}")
         prefix = f"{info.workflow_id}:{info.workflow_run_id}:"

@@ -36,7 +36,7 @@ async def measure(stack: Stack, n: int) -> dict[str, Any]:
     async def prepare(_: int) -> WorkflowHandle:
         handle = await start_governed(stack, KILL_AGENT)
         r1 = await until(lambda: pending_request(handle, "issue_refund"), every=0.1, timeout=300, what="refund request")
-        await api.decide(stack.client, handle.id, decision=DecisionKind.APPROVE, approver=APPROVER,
+        await api.decide(stack.client, handle.id, decision=DecisionKind.APPROVE, approver=APPROVER, task_queue=stack.tq,
                          reason="benchmark", request_id=r1)
         await until(lambda: pending_request(handle, "notify_customer"), every=0.1, timeout=300, what="notify request")
         return handle

@@ -44,7 +44,7 @@ async def measure(stack: Stack, k: int) -> dict[str, Any]:
     rss1, srv1 = rss_mb(worker), rss_mb(server) if server else None
 
     t = time.perf_counter()
-    pending = await api.list_pending(stack.client, agent=BENCH_AGENT)
+    pending = await api.list_pending(stack.client, agent=BENCH_AGENT, task_queue=stack.tq)
     list_s = time.perf_counter() - t
     if len(pending) != k:
         stack.notes.append(f"waiting {k}: list_pending found {len(pending)} requests")
@@ -54,7 +54,7 @@ async def measure(stack: Stack, k: int) -> dict[str, Any]:
     async def approve(item: Any) -> None:
         for attempt in range(3):
             try:
-                await api.decide(stack.client, item.workflow_id, decision=DecisionKind.APPROVE, approver=APPROVER,
+                await api.decide(stack.client, item.workflow_id, decision=DecisionKind.APPROVE, approver=APPROVER, task_queue=stack.tq,
                                  reason="benchmark", request_id=item.request.id, timeout=timedelta(seconds=120))
                 return
             except (RPCError, MandateError) as exc:  # what an operator would see, and send again

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+import weakref
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,9 +26,11 @@ from mandate.api._server import TRANSIENT, describe, require_worker
 from mandate.contract import Query, Update
 from mandate.decisions import ApprovalRequest, DecideInput, Decision, DecisionContext, DecisionKind
 from mandate.errors import DecisionRefusedError, KeysError, MandateError, NoWorkerAnsweredError, first_problem
+from mandate.origins import OriginUnknownError, RunOrigins
 from mandate.run import AgentStatus, RunState
+from mandate.settings import load_settings
 from mandate.signer import Signer
-from mandate.statements import SignedStatement
+from mandate.statements import SignedStatement, sha256_of
 
 __all__ = [
     "EXPIRY_GRACE_SECONDS",
@@ -36,6 +39,7 @@ __all__ = [
     "decide",
     "decision_context",
     "older_worker",
+    "require_mandate_run",
     "sign_decision",
 ]
 
@@ -76,6 +80,8 @@ async def decide(
     handle = client.get_workflow_handle(workflow_id)
     if context is None:
         context = await decision_context(client, handle, task_queue=task_queue, timeout=timeout.total_seconds())
+    else:  # a context the caller read (or made): the run must still be Mandate's (kept per run: no new read)
+        await require_mandate_run(client, handle.id, context.run_id, task_queue=task_queue)
     if context.state in _ENDED:
         raise _ended(workflow_id, await _closed_as(handle, context.state))
     statement, no_key = _signed(client.namespace, handle.id, context, decision, approver, reason, request_id)
@@ -138,11 +144,11 @@ async def decision_context(
             if description.status is not WorkflowExecutionStatus.RUNNING:
                 raise _ended(handle.id, _status_name(description))
             await require_worker(client, task_queue or description.task_queue)
-        return await asyncio.wait_for(query, timeout=max(deadline - loop.time(), 0.1))
+        context = await asyncio.wait_for(query, timeout=max(deadline - loop.time(), 0.1))
     except WorkflowQueryFailedError as err:
         if not older_worker(err):
             raise NoWorkerAnsweredError(f"{handle.id} did not answer: {err}; nothing was decided") from None
-        return await _context_from_older_worker(handle)
+        context = await _context_from_older_worker(handle)
     except RPCError as err:
         if err.status is RPCStatusCode.NOT_FOUND:
             raise MandateError(f"no workflow with id {handle.id!r}") from None
@@ -151,6 +157,32 @@ async def decision_context(
         raise NoWorkerAnsweredError(_no_answer(handle.id, timeout)) from None
     finally:
         query.cancel()
+    await require_mandate_run(client, handle.id, context.run_id, task_queue=task_queue)
+    return context
+
+
+_ORIGINS: weakref.WeakKeyDictionary[Client, RunOrigins] = weakref.WeakKeyDictionary()
+
+
+async def require_mandate_run(client: Client, workflow_id: str, run_id: str, *, task_queue: str | None = None) -> None:
+    """Refuse to sign for a run that is not Mandate's, by the server's record (``mandate.origins``): on
+    another task queue (someone else's worker answers its queries, and can show anything), or started
+    without a start a Mandate worker verified. What the run says of itself proves nothing."""
+    queue = task_queue or load_settings().task_queue
+    origins = _ORIGINS.get(client)
+    if origins is None:
+        origins = _ORIGINS[client] = RunOrigins(client)
+    try:
+        origin = await origins.of(workflow_id, run_id)
+    except OriginUnknownError as err:
+        raise MandateError(f"{err}; nothing was signed") from None
+    if origin.task_queue != queue:
+        raise DecisionRefusedError(
+            f"{workflow_id} is a {origin.workflow_type} run on task queue {origin.task_queue!r}, not Mandate's "
+            f"{queue!r}: its worker is not Mandate's and what it shows proves nothing; nothing was signed"
+        )
+    if not origin.verified_start:
+        raise DecisionRefusedError(f"no Mandate worker verified the start of {workflow_id}; nothing was signed")
 
 
 def older_worker(err: WorkflowQueryFailedError) -> bool:
@@ -229,7 +261,16 @@ def sign_decision(
     decision: DecisionKind,
     reason: str,
 ) -> SignedStatement:
-    """``decision`` on ``request`` of the run ``context`` describes, signed by ``signer``."""
+    """``decision`` on ``request`` of the run ``context`` describes, signed by ``signer``.
+
+    The hash signed is the one of the arguments shown, computed here: a run that shows one set of
+    arguments and asks for the hash of another is refused, nothing signed.
+    """
+    if sha256_of(request.args) != request.args_hash:
+        raise DecisionRefusedError(
+            f"{workflow_id} asks to sign a hash that is not of the arguments it shows for {request.id} "
+            f"({request.tool}); nothing was signed: the run is not what it claims"
+        )
     return signer.decision(
         approve=decision is DecisionKind.APPROVE,
         namespace=namespace,

@@ -23,7 +23,9 @@ from mandate.contract import Query
 from mandate.decisions import ApprovalRequest
 from mandate.errors import AgentNotFoundError, AgentPausedError, MandateError, NoWorkerAnsweredError
 from mandate.run import AgentRunInput, AgentStatus, RunState
+from mandate.settings import load_settings
 from mandate.signer import Signer
+from mandate.statements import sha256_of
 
 __all__ = [
     "ClosedState",
@@ -237,10 +239,16 @@ class PendingApproval:
 
 
 async def list_pending(
-    client: Client, *, agent: str | None = None, concurrency: int = 50
+    client: Client, *, agent: str | None = None, concurrency: int = 50, task_queue: str | None = None
 ) -> list[PendingApproval]:
-    """Every pending approval request across running workflows (found through visibility, read by query)."""
-    query = f"{sa.PENDING_APPROVALS.name} > 0 AND ExecutionStatus = 'Running'"
+    """Every pending approval request across running workflows (found through visibility, read by query).
+
+    Only runs on Mandate's task queue (``task_queue``, default the settings') are listed: a run elsewhere
+    is answered by someone else's worker, whatever its search attributes claim. A request whose hash is
+    not of the arguments it shows is left out too (no Mandate run shows one).
+    """
+    queue = task_queue or load_settings().task_queue
+    query = f"{sa.PENDING_APPROVALS.name} > 0 AND ExecutionStatus = 'Running' AND TaskQueue = '{quote(queue)}'"
     if agent:
         query += f" AND {sa.AGENT.name} = '{quote(agent)}'"
     found: list[tuple[str, str]] = []
@@ -256,7 +264,7 @@ async def list_pending(
                 )
             except (WorkflowQueryFailedError, RPCError):
                 return []  # closed or not answering since the visibility read
-        return [PendingApproval(workflow_id, agent_name, r) for r in requests]
+        return [PendingApproval(workflow_id, agent_name, r) for r in requests if sha256_of(r.args) == r.args_hash]
 
     batches = await asyncio.gather(*(pending_of(w, a) for w, a in found))
     items = [p for batch in batches for p in batch]

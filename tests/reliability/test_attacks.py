@@ -9,6 +9,7 @@ stock `temporal` CLI, a client, a workflow and worker of their own on their own 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import uuid
@@ -128,7 +129,8 @@ async def test_a_workflow_of_the_attackers_own_cannot_call_mandates_tools(secure
     assert delete.startswith("refused:") and "not registered" in delete, delete  # blocked everywhere: no activity
     async with Worker(client, task_queue=queue, workflows=[Impostor], workflow_runner=UnsandboxedWorkflowRunner()):
         named = await client.execute_workflow("RefundAgent", "issue_refund", id=f"i-{uuid.uuid4().hex}", task_queue=queue, result_type=str)  # fmt: skip
-    assert named.startswith("refused:") and "needs a signed approval" in named, named
+    # Named like the agent, but on the attacker's queue by the server's record: not Mandate's code.
+    assert named.startswith("refused:") and "runs only for runs on task queue 'mandate'" in named, named
     assert [r for r in secured.st.refunds() if r[0] == 1021] == []
     assert secured.st._read("SELECT deleted FROM customers WHERE id = 1") in ([(0,)], [])
 
@@ -402,3 +404,209 @@ async def test_a_bad_signature_sent_to_a_fresh_worker_is_refused_and_the_worker_
     assert ok.ok, ok
     await stack.wait_pending(workflow_id, "notify_customer")
     assert fresh.alive() and "panicked" not in fresh.output()
+
+
+# ----------------------------------------------- 11. the worker's powers cannot be borrowed by a rogue run
+
+
+@workflow.defn(name="Borrower")
+class Borrower:
+    """The attacker's own workflow on the attacker's own queue, calling one of Mandate's activities by name
+    on Mandate's queue, as a regular activity."""
+
+    @workflow.run
+    async def run(self, call: dict[str, Any]) -> str:
+        try:
+            result = await workflow.execute_activity(
+                call["activity"],
+                call["input"],
+                task_queue="mandate",
+                start_to_close_timeout=timedelta(seconds=20),
+                schedule_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(maximum_attempts=1),
+            )
+        except ActivityError as err:
+            return f"refused: {err.cause}"
+        return f"ran: {json.dumps(result)}"
+
+
+@workflow.defn(name="MandateMonitor")
+class MonitorImpostor(Borrower):
+    """Named like the monitor, at an id of the attacker's choosing (the real monitor holds its own)."""
+
+    @workflow.run
+    async def run(self, call: dict[str, Any]) -> str:
+        return await super().run(call)
+
+
+@workflow.defn(name="RefundAgent")
+class UndoImpostor(Borrower):
+    @workflow.run
+    async def run(self, call: dict[str, Any]) -> str:
+        return await super().run(call)
+
+
+async def test_a_rogue_run_cannot_borrow_the_monitors_key_or_a_compensation(secured: Secured) -> None:
+    """The monitor's enforcement activity signed a rollback with the monitor's key for any run its caller
+    named and handed the statement back; a compensation undid any refund it was given. Now every system
+    activity checks its caller against the server's record, and none returns a signed statement."""
+    victim = secured.start(1031)
+    await secured.st.wait_pending(victim, "issue_refund")
+    ok = secured.run(secured.legit, "approve", victim, "--as", RAJ, "--reason", "photos")
+    assert ok.returncode == 0, ok.stderr
+    await secured.st.wait_pending(victim, "notify_customer")
+    [(_, status, key)] = [r for r in secured.st.refunds() if r[0] == 1031]
+    assert status == "issued"
+    refund_id = secured.st._read(f"SELECT id FROM refunds WHERE idempotency_key = '{key}'")[0][0]
+
+    client = await Client.connect(secured.st.address, data_converter=mandate_data_converter)
+    queue = f"borrower-{uuid.uuid4().hex[:6]}"
+    enforce = {
+        "activity": "mandate.enforce_kill",
+        "input": {"agent": "refund-agent", "action": "rollback", "by": "mandate-monitor", "reason": "x", "workflow": victim},
+    }
+    evaluate = {"activity": "mandate.compute_metrics", "input": {"agent": "refund-agent", "window_seconds": 3600}}
+    load = {"activity": "mandate.load_mandate", "input": {"agent": "refund-agent"}}
+    undo = {
+        "activity": "reverse_refund",
+        "input": {
+            "agent": "refund-agent",
+            "args": {"original": {"order_id": 1031, "amount_cents": 1, "reason": "x"}, "result": {"refund_id": refund_id, "order_id": 1031}},
+            "idempotency_key": "whatever:undo",
+        },
+    }
+    answers: dict[str, str] = {}
+    async with Worker(
+        client, task_queue=queue, workflows=[Borrower, MonitorImpostor, UndoImpostor], workflow_runner=UnsandboxedWorkflowRunner()
+    ):
+        for name, kind, call in (
+            ("enforce", "Borrower", enforce),
+            ("enforce as a monitor", "MandateMonitor", enforce),
+            ("evaluate", "MandateMonitor", evaluate),
+            ("load", "Borrower", load),
+            ("undo", "RefundAgent", undo),
+        ):
+            answers[name] = await client.execute_workflow(
+                kind, call, id=f"borrow-{uuid.uuid4().hex[:8]}", task_queue=queue, result_type=str
+            )
+    assert all(a.startswith("refused:") for a in answers.values()), answers
+    assert "runs only for MandateMonitor" in answers["enforce"], answers
+    assert "runs only for mandate-monitor-refund-agent" in answers["enforce as a monitor"], answers
+    assert "runs only for mandate-monitor-refund-agent" in answers["evaluate"], answers
+    assert "runs only as a local activity" in answers["load"], answers
+    assert "runs only for runs on task queue 'mandate'" in answers["undo"], answers
+    assert [r[1] for r in secured.st.refunds() if r[0] == 1031] == ["issued"]
+    assert (await secured.st.status(victim)).killed is None
+
+
+# ------------------------------------------- 12. the approver signs the arguments shown, for a Mandate run
+
+
+def _request(args: dict[str, Any], hashed: dict[str, Any]) -> dict[str, Any]:
+    from mandate.statements import sha256_of
+
+    now = "2026-01-01T00:00:00Z"
+    return {
+        "id": "r1", "step": 2, "tool": "issue_refund", "authority": "write", "args": args,
+        "args_hash": sha256_of(hashed), "approvers": [RAJ, SAM], "requested_by": BOB,
+        "requested_at": now, "deadline": "2099-01-01T00:00:00Z",
+    }  # fmt: skip
+
+
+@workflow.defn(name="RefundAgent")
+class ShowsOneSignsAnother:
+    """A run of the agent's type on the attacker's queue that looks waiting: Mandate's search attributes,
+    a pending request in its queries. It keeps whatever it is sent."""
+
+    def __init__(self) -> None:
+        self.received: list[Any] = []
+        self.pending: list[dict[str, Any]] = []
+
+    @workflow.run
+    async def run(self, pending: list[dict[str, Any]]) -> None:
+        self.pending = pending
+        await workflow.wait_condition(lambda: False)
+
+    @workflow.query(name="decision_context")
+    def decision_context(self) -> dict[str, Any]:
+        return {"run_id": workflow.info().run_id, "agent": "refund-agent", "state": "waiting_approval", "pending": self.pending}
+
+    @workflow.query(name="pending_approvals")
+    def pending_approvals(self) -> list[dict[str, Any]]:
+        return self.pending
+
+    @workflow.query(name="received")
+    def got(self) -> list[Any]:
+        return self.received
+
+    @workflow.update(name="decide")
+    def decide(self, payload: Any) -> Any:
+        self.received.append(payload)
+        return {"request_id": "r1", "kind": "approve", "approver": RAJ, "reason": "", "at": "2026-01-01T00:00:00Z", "channel": "update"}
+
+    @workflow.signal(name="approve")
+    def approve(self, payload: Any) -> None:
+        self.received.append(payload)
+
+
+async def test_an_impostor_run_gets_no_signature_and_a_hash_is_recomputed(secured: Secured) -> None:
+    """A run of the agent's type on another queue showed a refund of an in-transit order and reported the
+    hash of another; `mandate pending` listed it and `mandate approve` signed the hash it reported."""
+    client = await Client.connect(secured.st.address, data_converter=mandate_data_converter)
+    queue = f"impostor-{uuid.uuid4().hex[:6]}"
+    shown = {"order_id": 1030, "amount_cents": 500, "reason": "arrived damaged"}
+    hidden = {"order_id": 1010, "amount_cents": 99_999, "reason": "arrived damaged"}
+    pending_sa = SearchAttributeKey.for_int("MandatePendingApprovals")
+    claims = TypedSearchAttributes([SearchAttributePair(AGENT_SA, "refund-agent"), SearchAttributePair(pending_sa, 1)])
+    async with Worker(client, task_queue=queue, workflows=[ShowsOneSignsAnother], workflow_runner=UnsandboxedWorkflowRunner()):
+        ids = []
+        for hashed in (hidden, shown):  # one hides its arguments, one is consistent but not Mandate's
+            handle = await client.start_workflow(
+                "RefundAgent", [_request(shown, hashed)], id=f"refund-agent-{uuid.uuid4().hex[:8]}",
+                task_queue=queue, search_attributes=claims,
+            )  # fmt: skip
+            ids.append(handle.id)
+
+        async def listed() -> Any:
+            found = await client.count_workflows(f"WorkflowId = '{ids[1]}' AND MandatePendingApprovals > 0")
+            return found.count
+
+        await eventually(listed, timeout=30, what="the impostors in visibility")
+        # the CLI runs in a thread: the impostor's worker lives in this test's event loop
+        pending = json.loads((await asyncio.to_thread(secured.run, secured.legit, "pending", "--json")).stdout)
+        assert not [p for p in pending if p["workflow_id"] in ids], pending
+        for workflow_id in ids:
+            for command in (["approve", workflow_id, "--as", RAJ, "--reason", "ok"], ["sign", workflow_id, "--as", RAJ, "--decision", "approve"]):
+                line = _one_line(await asyncio.to_thread(secured.run, secured.legit, *command))
+                assert f"on task queue '{queue}', not Mandate's 'mandate'" in line and "nothing was signed" in line, line
+            got = await client.get_workflow_handle(workflow_id).query("received")
+            assert got == [], got
+        for workflow_id in ids:
+            await client.get_workflow_handle(workflow_id).terminate("test over")
+
+
+async def test_a_program_cannot_sign_a_hash_other_than_of_the_arguments_it_shows(secured: Secured) -> None:
+    """``api.decide(context=...)`` signs what the program showed: a context whose arguments were changed
+    after the run reported them (what the person saw is not what the hash covers) is refused."""
+    from mandate import api
+    from mandate.decisions import DecisionKind
+    from mandate.errors import DecisionRefusedError
+
+    workflow_id = secured.start(1032)
+    await secured.st.wait_pending(workflow_id, "issue_refund")
+    client = await secured.st.client()
+    handle = client.get_workflow_handle(workflow_id)
+    context = await api.decision_context(client, handle)
+    [request] = context.pending
+    shown = request.model_copy(update={"args": {**request.args, "amount_cents": 1}})
+    altered = context.model_copy(update={"pending": [shown]})
+    with pytest.MonkeyPatch.context() as as_raj:
+        as_raj.setenv("MANDATE_HOME", secured.legit["MANDATE_HOME"])
+        as_raj.setenv("MANDATE_KEYS", secured.legit["MANDATE_KEYS"])
+        with pytest.raises(DecisionRefusedError) as refused:
+            await api.decide(client, workflow_id, decision=DecisionKind.APPROVE, approver=RAJ, reason="ok", context=altered)
+    assert "a hash that is not of the arguments it shows" in str(refused.value), refused.value
+    status = await secured.st.status(workflow_id)
+    assert status.decisions == [] and [p.id for p in status.pending] == [request.id]
+    done = secured.run(secured.legit, "reject", workflow_id, "--as", SAM, "--reason", "test over")
+    assert done.returncode == 0, done.stderr
