@@ -6,6 +6,7 @@ import sys
 import typer
 
 from mandate.cli import decide, fleet, init, keys, review, runs, serve  # noqa: F401  (register the commands)
+from mandate.cli._safe import safe_text
 from mandate.cli.app import app
 
 __all__ = ["app", "main"]
@@ -26,7 +27,7 @@ def _usage_error(err: Exception) -> int:
         print(ctx.get_help())
         return 0
     message = err.format_message() if hasattr(err, "format_message") else str(err)
-    message = " ".join(message.split()).rstrip(".")
+    message = safe_text(" ".join(message.split()).rstrip("."))
     message = message[:1].lower() + message[1:]
     where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
     print(f"error: {message}{where}", file=sys.stderr)
@@ -55,7 +56,7 @@ def main() -> None:
         if isinstance(exit_.code, int):
             code = exit_.code
         elif exit_.code is not None:
-            print(exit_.code, file=sys.stderr)
+            print(safe_text(exit_.code), file=sys.stderr)
             code = 1
     sys.stdout.flush()
     sys.stderr.flush()

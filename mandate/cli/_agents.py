@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from mandate.charter import Charter
+from mandate.cli._safe import safe_text
 from mandate.cli.app import fail
 from mandate.errors import MandateError
 from mandate.worker.audit import AgentAudit, audit_directory, render_audit
@@ -66,5 +67,5 @@ def serving(
         message = f"{audit.agent} is not ready for production ({failed.question}: {detail})"
         if not allow_unready:
             fail(f"{message}; run `mandate audit`, fix the charter, or start with --allow-unready")
-        typer.echo(f"warning: serving {message} because of --allow-unready", err=True)
+        typer.echo(f"warning: serving {safe_text(message)} because of --allow-unready", err=True)
     return found, charters_of(found)

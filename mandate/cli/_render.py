@@ -1,7 +1,10 @@
 """How the CLI shows things: text for people that stays readable at 80 columns, JSON for scripts.
 
 Everything a user or a run chose (names, reasons, arguments, ids) is printed as plain text, never as
-rich markup: ``esc`` for the markup strings, ``Text`` cells in tables, and no emoji codes.
+rich markup: ``esc`` for the markup strings, ``cell`` for table cells, ``plain`` for whole lines, and no
+emoji codes. Each of them passes the text through ``safe_text`` (``mandate.cli._safe``) first, as
+``print_json`` does through ``json_safe``: no control character or bidirectional override a sender chose
+reaches the terminal.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ from rich.table import Table
 from rich.text import Text
 
 from mandate.api import PendingApproval
+from mandate.cli._safe import json_safe, safe_text
 
 __all__ = [
     "console",
     "esc",
     "cell",
     "print_json",
+    "print_lines",
     "plain",
     "fields",
     "wrapped",
@@ -39,17 +44,23 @@ WIDE = 140
 
 
 def esc(value: object) -> str:
-    """``value`` as text that rich prints as it is, whatever brackets it holds."""
-    return escape(str(value))
+    """``value`` as text that rich prints as it is, whatever brackets or control characters it holds."""
+    return escape(safe_text(value))
 
 
 def cell(value: object, style: str = "") -> Text:
     """A table cell printed as it is (a str cell would be read as markup)."""
-    return Text(str(value), style=style)
+    return Text(safe_text(value), style=style)
 
 
 def print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+    """JSON for scripts: the raw text, with what would act on a terminal in JSON's own escapes."""
+    print(json_safe(json.dumps(data, indent=2, default=str, ensure_ascii=False)))
+
+
+def print_lines(text: str) -> None:
+    """A document (a report, an audit) printed as it is, its line breaks kept, nothing else that acts."""
+    print(safe_text(text, lines=True))
 
 
 def short_args(args: dict[str, Any], width: int = 70) -> str:
@@ -73,8 +84,8 @@ def show_pending(items: list[PendingApproval]) -> None:
 
 
 def plain(text: str) -> None:
-    """Print one line as it is: no markup, no highlighting."""
-    console.print(text, markup=False, highlight=False)
+    """Print one line as it is: no markup, no highlighting, no control character."""
+    console.print(safe_text(text), markup=False, highlight=False)
 
 
 def fields(rows: list[tuple[str, str]], *, indent: int = 2) -> None:

@@ -18,12 +18,14 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from typer.core import TyperGroup
 
+from mandate.cli._safe import safe_text
 from mandate.errors import MandateError, first_problem
 from mandate.logging import configure_logging
 
 __all__ = [
     "app",
     "fail",
+    "error_line",
     "run",
     "client",
     "ChartersOpt",
@@ -88,9 +90,15 @@ AddressOpt = Annotated[
 ]
 
 
+def error_line(message: str) -> None:
+    """One ``error: ...`` line on stderr; what a sender chose in it (a name, a server's echo) cannot act
+    on the terminal nor start a second line."""
+    typer.echo(f"error: {safe_text(message)}", err=True)
+
+
 def fail(message: str) -> NoReturn:
     """One ``error: ...`` line on stderr, exit 1."""
-    typer.echo(f"error: {message}", err=True)
+    error_line(message)
     raise typer.Exit(1)
 
 

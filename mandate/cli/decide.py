@@ -12,7 +12,7 @@ from temporalio.service import RPCError
 
 from mandate import api
 from mandate.cli._batch import BatchItem, read_batch
-from mandate.cli._render import console, esc
+from mandate.cli._render import console, esc, plain
 from mandate.cli.app import AddressOpt, app, client, fail, run
 from mandate.decisions import Decision, DecisionKind
 from mandate.errors import MandateError
@@ -146,7 +146,7 @@ def _decide_batch(
     verb = "approved" if kind is DecisionKind.APPROVE else "rejected"
     refused = [(item, why) for item, why in outcomes if why is not None]
     for item, why in refused:
-        console.print(f"refused {item.request_id} of {item.workflow_id}: {why}", markup=False)
+        plain(f"refused {item.request_id} of {item.workflow_id}: {why}")
     console.print(f"{verb} {len(outcomes) - len(refused)} of {len(outcomes)} request(s) as {esc(approver)}")
     if refused:
         fail(f"{len(refused)} of {len(outcomes)} decision(s) refused (listed above); the others were taken")

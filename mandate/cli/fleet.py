@@ -9,7 +9,7 @@ import typer
 from mandate import api
 from mandate.cli._agents import catalogue, charters_of
 from mandate.cli._render import console, esc, print_json, show_metrics
-from mandate.cli.app import AddressOpt, AppOpt, ChartersOpt, JsonOpt, app, client, fail, run
+from mandate.cli.app import AddressOpt, AppOpt, ChartersOpt, JsonOpt, app, client, error_line, fail, run
 from mandate.settings import load_settings
 
 AgentArg = Annotated[str, typer.Argument(metavar="AGENT", help="the agent's name, as its charter names it")]
@@ -44,7 +44,7 @@ def kill(
             console.print(f"  {esc(wf)}")
     if decision.unreachable:  # named, one line each, and the command fails: someone must look at these
         for line in decision.unreachable:
-            typer.echo(f"error: not reached: {' '.join(line.split())}", err=True)
+            error_line(f"not reached: {' '.join(line.split())}")
         raise typer.Exit(1)
 
 

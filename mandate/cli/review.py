@@ -8,8 +8,9 @@ from typing import Annotated, Any
 import typer
 
 from mandate.cli._agents import audits, catalogue, render_audit
-from mandate.cli._render import console, esc, print_json
-from mandate.cli.app import AddressOpt, AppOpt, ChartersOpt, JsonOpt, app, client, fail, run
+from mandate.cli._render import console, esc, print_json, print_lines
+from mandate.cli._safe import safe_text
+from mandate.cli.app import AddressOpt, AppOpt, ChartersOpt, JsonOpt, app, client, error_line, fail, run
 
 
 @app.command()
@@ -26,7 +27,7 @@ def audit(charters: ChartersOpt = None, as_json: JsonOpt = False, apps: AppOpt =
     else:
         for result in results:
             for line in render_audit(result):
-                print(line)
+                print(safe_text(line))
     if not all(a.ready for a in results):
         raise typer.Exit(1)
 
@@ -121,7 +122,7 @@ def replay(
         )
     if report is None:
         if not as_json:
-            print(text)
+            print_lines(text)
     else:
         try:
             report.write_text(text, encoding="utf-8")
@@ -129,9 +130,7 @@ def replay(
             fail(f"--report: cannot write {report}: {err.strerror or err}")
         console.print(f"report written to {esc(report)}")
     if outcome.reproduced:
-        typer.echo(f"replay: {outcome.workflow_id} replays cleanly against today's code", err=True)
+        typer.echo(f"replay: {safe_text(outcome.workflow_id)} replays cleanly against today's code", err=True)
     else:
-        typer.echo(
-            f"error: nondeterminism: {outcome.workflow_id} diverges from today's code: {outcome.failure}", err=True
-        )
+        error_line(f"nondeterminism: {outcome.workflow_id} diverges from today's code: {outcome.failure}")
         raise typer.Exit(1)

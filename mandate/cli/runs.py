@@ -9,7 +9,7 @@ import typer
 
 from mandate import api
 from mandate.cli._agents import catalogue, charters_of
-from mandate.cli._render import print_json, show_pending
+from mandate.cli._render import plain, print_json, show_pending
 from mandate.cli._status import show_record, show_status
 from mandate.cli.app import AddressOpt, AppOpt, ChartersOpt, JsonOpt, app, client, fail, run
 from mandate.settings import load_settings
@@ -48,7 +48,7 @@ def start(
             workflow_id=id,
         )
 
-    print(run(main))
+    plain(run(main))
 
 
 @app.command()
