@@ -5,7 +5,10 @@ public keys its loaded mandate carries, and its charter. A decision's statement 
 of the keys file, be valid now, and name exactly this run, the request, its tool, its arguments' hash
 and the act; then the signer is the approver the gate checks. A tool whose charter says
 ``accept_unsigned = true`` (by default: read tools) also takes a decision by plain name, recorded as
-unsigned. A kill must be signed by the stop/go owner or by the monitor's service key.
+unsigned. A kill must be signed by the stop/go owner or by the monitor's service key; from protocol 5 it
+must also be bound to this run (its workflow id, and its run id when the monitor signed it) and issued
+after the run started, so that a kill copied out of another run's history, or a fleet order sent again,
+stops nothing it was not signed for.
 
 Pure: ``now`` is passed in (``workflow.now()``), nothing here does I/O.
 """
@@ -13,7 +16,7 @@ Pure: ``now`` is passed in (``workflow.now()``), nothing here does I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from mandate.authority import Authority
 from mandate.charter import Charter
@@ -21,9 +24,12 @@ from mandate.contract import MONITOR
 from mandate.decisions import ApprovalRequest, DecisionInput, DecisionKind, KillInput, same_person
 from mandate.errors import Refused, StatementRefused
 from mandate.keys import KeySet
-from mandate.statements import Act, SignedStatement, Statement, verify_statement
+from mandate.statements import SKEW_SECONDS, Act, SignedStatement, Statement, verify_statement
 
-__all__ = ["RunIdentity", "Proof", "Proven", "signature_required", "verify_fleet_order"]
+__all__ = ["RunIdentity", "Proof", "Proven", "signature_required", "verify_fleet_order", "FLEET_ORDER_MAX_LIFETIME"]
+
+#: The longest a kill or resume may be valid: it is applied at once, so a copy must soon be worth nothing.
+FLEET_ORDER_MAX_LIFETIME = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,9 @@ class RunIdentity:
     workflow_id: str
     run_id: str
     agent: str
+    #: From protocol 5: when the run started, and that its kills must be bound to it.
+    started_at: datetime | None = None
+    bound_kills: bool = False
 
 
 @dataclass(frozen=True)
@@ -107,7 +116,40 @@ class Proof:
         content = self._verify(statement, now, act=Act.KILL)
         if content.workflow_id not in ("", self.run.workflow_id):
             raise Refused(f"the kill is for run {content.workflow_id!r}, not this one")
-        return Proven(who=content.signer, reason=content.reason, statement=statement, verified=True)
+        if self.run.bound_kills:
+            self._bound_to_this_run(content)
+        who = content.signer
+        if same_person(who, MONITOR) and order.order is not None:
+            who = self._ordered_by(order.order, stop_go, now) or who
+        return Proven(who=who, reason=content.reason, statement=statement, verified=True)
+
+    def _bound_to_this_run(self, kill: Statement) -> None:
+        """Protocol 5: a kill names this run, and was issued after it started."""
+        if not kill.workflow_id:
+            raise Refused(
+                "a fleet-wide kill statement binds no run; `mandate kill` sends it to the agent's monitor, "
+                "which signs one for each run it stops"
+            )
+        if same_person(kill.signer, MONITOR) and kill.run_id != self.run.run_id:
+            raise Refused(f"the monitor's kill is for run id {kill.run_id!r}, not this run")
+        if kill.run_id not in ("", self.run.run_id):
+            raise Refused(f"the kill is for run id {kill.run_id!r}, not this run")
+        if kill.expires_at - kill.issued_at > FLEET_ORDER_MAX_LIFETIME.total_seconds():
+            raise Refused(f"a kill may be valid for {FLEET_ORDER_MAX_LIFETIME.total_seconds() / 60:.0f} minutes at most")
+        started = self.run.started_at
+        if started is not None and kill.issued_at < int(started.timestamp()) - SKEW_SECONDS:
+            raise Refused("the kill was issued before this run started; it cannot be for this run")
+
+    def _ordered_by(self, order: SignedStatement, stop_go: str, now: datetime) -> str | None:
+        """Who ordered the kill the monitor signed for this run: the stop/go owner, if their statement
+        (carried as evidence, never as authority) verifies; None otherwise."""
+        if not same_person(order.signer, stop_go):
+            return None
+        try:
+            content = self._verify(order, now, act=Act.KILL)
+        except Refused:
+            return None
+        return content.signer if content.workflow_id in ("", self.run.workflow_id) else None
 
     def _verify(self, statement: SignedStatement, now: datetime, **expect: object) -> Statement:
         try:

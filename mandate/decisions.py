@@ -167,6 +167,9 @@ class KillInput(BaseModel):
     rollback: bool = False
     # The stop/go owner's (or the monitor's service key's) signed kill; required from protocol 4.
     statement: SignedStatement | None = None
+    # The stop/go owner's order the monitor acted on, when the monitor signed ``statement`` for this run:
+    # evidence of who ordered it (the run records them), never authority of its own.
+    order: SignedStatement | None = None
 
 
 class KillRequest(KillInput):

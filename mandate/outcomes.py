@@ -140,14 +140,17 @@ class EnforceInput(BaseModel):
     workflow: str | None = None
     workflow_type: str | None = None
     task_queue: str | None = None
-    # The stop/go owner's signed kill, passed on to each run; None for a breach, which the enforcing
-    # activity signs with the monitor's service key.
+    # The stop/go owner's signed kill, which the monitor verified: passed on to each run as evidence of
+    # who ordered it. Each run's authority is a kill the enforcing activity signs with the monitor's
+    # service key for that run alone (None for a breach: the monitor itself orders it).
     statement: SignedStatement | None = None
 
 
 class EnforceResult(BaseModel):
     workflows: list[str]
-    statement: SignedStatement | None = None
+    # Whether each run's kill was signed with the monitor's service key. No statement comes back: an
+    # activity never hands a signed statement to its caller.
+    signed: bool = False
     unreachable: list[str] = Field(default_factory=list)
 
 

@@ -23,6 +23,7 @@ from mandate.statements import SignedStatement
 
 __all__ = [
     "GOVERNED_PROTOCOL",
+    "RUN_BOUND_KILLS",
     "AgentRunInput",
     "AgentMandate",
     "LoadMandateInput",
@@ -95,7 +96,11 @@ class LoadMandateInput(BaseModel):
 #      it runs and are written at the run's next wait, once instead of twice
 #   4: signed authority: decisions, kills and the start are signed statements the run verifies (a tool
 #      may accept unsigned decisions if its charter says so); a write's idempotency key names the run
-GOVERNED_PROTOCOL = 4
+#   5: kills bound to the run: a kill must name this workflow id (the monitor signs one for each run it
+#      stops, naming its run id too), and one issued before the run started is refused, so a fleet order
+#      copied out of a history stops nothing new
+GOVERNED_PROTOCOL = 5
+RUN_BOUND_KILLS = 5
 
 
 class AgentMandate(BaseModel):

@@ -22,8 +22,9 @@ __all__ = ["Signer", "DECISION_LIFETIME", "START_LIFETIME", "FLEET_LIFETIME"]
 DECISION_LIFETIME = 24 * 3600
 #: A signed start is used at once, by the run's first task.
 START_LIFETIME = 15 * 60
-#: A kill or resume is applied at once; its statement stays valid long enough to reach every run.
-FLEET_LIFETIME = 3600
+#: A kill or resume is applied at once (the monitor signs each run's own kill as it sends it): its
+#: statement is valid only long enough to reach the monitor, so a copy is soon worth nothing.
+FLEET_LIFETIME = 10 * 60
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ class Signer:
         )
 
     def kill(
-        self, *, namespace: str, agent: str, workflow_id: str = "", rollback: bool, reason: str
+        self, *, namespace: str, agent: str, workflow_id: str = "", run_id: str = "", rollback: bool, reason: str
     ) -> SignedStatement:
         return self._sign(
             FLEET_LIFETIME,
@@ -115,6 +116,7 @@ class Signer:
             namespace=namespace,
             agent=agent,
             workflow_id=workflow_id,
+            run_id=run_id,
             rollback=rollback,
             reason=reason,
         )

@@ -47,6 +47,9 @@ class MonitorInput(BaseModel):
     decisions: list[KillDecision] = Field(default_factory=list)
     last_evaluation: Evaluation | None = None
     checks_per_run: int = Field(default=CHECKS_PER_RUN, ge=1, description="checks before continue-as-new")
+    # The signed kills and resumes this monitor has taken and that are not expired yet (key id/nonce ->
+    # expiry): each is taken once, across continue-as-new too.
+    used_orders: dict[str, int] = Field(default_factory=dict)
 
 
 def evaluate(metrics: OutcomeMetrics, criteria: KillCriteria, at) -> Evaluation:  # noqa: ANN001

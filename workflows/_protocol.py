@@ -9,7 +9,9 @@ marker and a ``TemporalChangeVersion`` upsert per run). The versions (``mandate.
 2. search attributes coalesced: written once per workflow task, where the run waits, only what changed;
 3. an approved write starts in the decision's workflow task, with no search-attribute write first;
 4. signed authority: decisions, kills and the start are statements the run verifies, a write's
-   idempotency key names the run (``<workflow id>:<run id>:<request>``) and its activity gets the approval.
+   idempotency key names the run (``<workflow id>:<run id>:<request>``) and its activity gets the approval;
+5. kills bound to the run: a kill names this workflow id (and run id, when the monitor signed it) and was
+   issued after the run started.
 
 The patch is consulted only while replaying history events: every run that carries it is an old history,
 whose first activation is always a replay, and a replay without the marker issues no command, so a new
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from temporalio import workflow
 
 from mandate.approvals.proof import Proof, RunIdentity
-from mandate.run import AgentMandate
+from mandate.run import RUN_BOUND_KILLS, AgentMandate
 
 __all__ = ["COALESCE_SEARCH_ATTRIBUTES", "RunProtocol", "coalesce_patched"]
 
@@ -68,6 +70,11 @@ class RunProtocol:
         if not self.signed_authority:
             return None
         identity = RunIdentity(
-            mandate.namespace or info.namespace, mandate.workflow_id or info.workflow_id, info.run_id, agent
+            mandate.namespace or info.namespace,
+            mandate.workflow_id or info.workflow_id,
+            info.run_id,
+            agent,
+            started_at=info.start_time,
+            bound_kills=self.version >= RUN_BOUND_KILLS,
         )
         return Proof(identity, mandate.keys, mandate.charter)

@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from mandate.run import AgentMandate, LoadMandateInput
     from mandate.statements import Act, SignedStatement
+    from mandate.workflows._fleet_orders import FLEET_ORDERS_ONCE, FleetOrders
     from mandate.workflows._monitor_rules import (
         ENFORCE_RETRY,
         IDLE_RELOAD,
@@ -75,10 +76,13 @@ class KillMonitor:
         # Monitors from before signed authority took names as sent; new ones take the patch (kills and
         # resumes signed by the stop/go owner), and publish their pause in their memo (``_pause_memo``).
         self._signed = True
+        # Monitors with the fleet-orders-once patch take each signed kill or resume once, in order.
+        self._orders = FleetOrders.of(monitor_input.used_orders)
 
     @workflow.run
     async def run(self, monitor_input: MonitorInput) -> None:
         self._signed = workflow.patched(SIGNED_AUTHORITY)
+        self._orders.enforced = self._signed and workflow.patched(FLEET_ORDERS_ONCE)
         self._memo.start()
         await self._reload()
         if self._signed:
@@ -111,6 +115,7 @@ class KillMonitor:
                 decisions=self._decisions,
                 last_evaluation=self._last,
                 checks_per_run=self._checks_per_run,
+                used_orders=self._orders.carried(workflow.now()),
             )
         )
 
@@ -203,8 +208,8 @@ class KillMonitor:
             )
             decision.workflows = result.workflows
             decision.unreachable = result.unreachable
-            if decision.statement is None and result.statement is not None:  # a breach: the service key signed
-                decision.statement, decision.verified = result.statement, True
+            if decision.statement is None:  # a breach: the service key signed each run's kill
+                decision.verified = result.signed
             self._decisions.append(decision)
             del self._decisions[:-KEEP_DECISIONS]
             killed = {"agent": self._agent, "action": decision.action, "by": decision.by}
@@ -225,10 +230,13 @@ class KillMonitor:
             )
 
     def _signed_order(self, statement: SignedStatement | None, act: Act, workflow_id: str) -> None:
-        """Refuse (as an update error) a kill or resume that the stop/go owner did not sign."""
+        """Refuse (as an update error) a kill or resume that the stop/go owner did not sign, or, with the
+        fleet-orders-once patch, one this monitor has taken already or that is older than its last decision."""
         if self._signed and self._mandate is not None and self._pause is not None:
             namespace = self._mandate.namespace or workflow.info().namespace
             require_signed_order(statement, act, self._mandate.keys, namespace, self._pause, workflow_id, workflow.now())
+            assert statement is not None
+            self._orders.require_fresh(statement, self._decisions)
 
     @workflow.update(name=Update.KILL)
     async def kill(self, order: KillRequest) -> KillDecision:
@@ -237,6 +245,8 @@ class KillMonitor:
         self._require_stop_go(order.by)
         self._signed_order(order.statement, Act.KILL, order.workflow or "")
         await workflow.wait_condition(lambda: self._pending_kill is None and not self._busy)
+        self._orders.require_fresh(order.statement, self._decisions)  # again: another may have come first
+        self._orders.use(order.statement)
         decision = KillDecision(
             at=workflow.now(),
             agent=self._agent,
@@ -261,6 +271,7 @@ class KillMonitor:
     def resume(self, order: ResumeInput) -> PauseState:
         """The stop/go owner lifts the stop; the monitor then judges only runs started from now on."""
         assert self._pause is not None
+        self._orders.use(order.statement)
         self._pause = PauseState(
             agent=self._agent, paused=False, stop_go_owner=self._pause.stop_go_owner, since=workflow.now()
         )
