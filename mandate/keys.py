@@ -7,7 +7,8 @@ effect without restarting a worker. Its hash goes into each run's loaded mandate
 which keys were in force.
 
 Private keys live under ``$MANDATE_HOME/keys/`` (mode 0600), one PEM file per key, never in the
-repository and never in the keys file.
+repository and never in the keys file; the folder is the current user's, 0700, or refused
+(``mandate.key_modes``).
 """
 
 from __future__ import annotations
@@ -27,16 +28,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from mandate.errors import KeysError, first_problem
+from mandate.key_modes import close_keys_folder, owned_and_closed
 
 __all__ = [
     "person_key",
     "KeyEntry",
     "KeySet",
     "KeysFile",
+    "KeysFileNotWritable",
     "LocalKey",
     "load_keys",
     "new_key",
     "local_keys",
+    "check_private_keys",
     "keys_path",
     "publish",
     "ensure_demo_keys",
@@ -144,6 +148,10 @@ def load_keys(path: Path | None = None) -> KeySet:
 # ----------------------------------------------------------------------------------- private keys
 
 
+class KeysFileNotWritable(KeysError):
+    """The keys file cannot be written here (the risk owner's, mounted read-only): its owner adds the entry."""
+
+
 @dataclass(frozen=True)
 class LocalKey:
     """A private key on this machine."""
@@ -183,6 +191,7 @@ def new_key(person: str, *, key_id: str | None = None, expires_at: datetime | No
         raise KeysError(f"cannot make a key for {person!r}: {first_problem(err)}") from None
     folder = _private_dir()
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    close_keys_folder(folder)  # one made before may be open to others
     path = folder / _file_name(person, key_id)
     pem = private.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -191,6 +200,12 @@ def new_key(person: str, *, key_id: str | None = None, expires_at: datetime | No
     with os.fdopen(fd, "wb") as out:
         out.write(pem)
     return LocalKey(person=person, key_id=key_id, private_key=private, path=path), entry
+
+
+def check_private_keys() -> None:
+    """This machine's private keys folder, if there is one, and its keys: tightened, or ``KeysError``."""
+    if _private_dir().is_dir():
+        close_keys_folder(_private_dir())
 
 
 def local_keys(person: str) -> list[LocalKey]:
@@ -217,11 +232,15 @@ def _held_keys() -> list[tuple[str, str, Ed25519PrivateKey, Path]]:
         names = tuple(sorted(n for n in os.listdir(folder) if n.endswith(".pem")))
     except (FileNotFoundError, NotADirectoryError):
         return []
+    except OSError as err:
+        raise KeysError(f"{folder}: cannot read the private keys folder: {err.strerror}") from None
+    owned_and_closed(folder, 0o700, "private keys folder")
     cached = _held.get(folder)
     if cached is not None and cached[0] == names:
         return cached[1]
     found = []
     for path in sorted((folder / name for name in names), key=lambda p: p.stat().st_mtime_ns, reverse=True):
+        owned_and_closed(path, 0o600, "private key")
         owner, _, key_id = path.name.removesuffix(".pem").rpartition("--")
         private = serialization.load_pem_private_key(path.read_bytes(), password=None)
         if isinstance(private, Ed25519PrivateKey):
@@ -246,9 +265,12 @@ def publish(entry: KeyEntry, path: Path | None = None) -> Path:
     lines.append(f"public_key = {_toml(entry.public_key)}")
     if entry.expires_at is not None:
         lines.append(f"expires_at = {entry.expires_at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as out:
-        out.write("\n".join(lines) + "\n")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as out:
+            out.write("\n".join(lines) + "\n")
+    except OSError as err:  # the risk owner's file, mounted read-only where the workers run: as it should be
+        raise KeysFileNotWritable(f"{path}: cannot add the entry to the keys file ({err.strerror})") from None
     return path
 
 

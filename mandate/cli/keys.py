@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from mandate.cli._render import console, esc, print_json
+from mandate.cli._render import console, esc, print_json, print_lines
+from mandate.cli._safe import json_safe, safe_text
 from mandate.cli.app import AddressOpt, JsonOpt, app, client, fail, run
 from mandate.decisions import DecisionKind
 from mandate.errors import MandateError
@@ -28,7 +29,7 @@ def keys_new(
 ) -> None:
     """Make a signing key: the private part under $MANDATE_HOME/keys (mode 0600), the public entry added to
     the keys file in use ($MANDATE_KEYS, default $MANDATE_HOME/keys.toml), and printed."""
-    from mandate.keys import keys_path, new_key, publish
+    from mandate.keys import KeysFileNotWritable, keys_path, new_key, publish
 
     until = None
     if expires:
@@ -38,17 +39,26 @@ def keys_new(
             fail(f"--expires {expires!r} is not a date (YYYY-MM-DD)")
     try:
         local, entry = new_key(person, key_id=key_id, expires_at=until)
-        path = publish(entry)
     except MandateError as err:
         fail(str(err))
     except ValueError as err:
         fail(f"--key-id: {err}")
+    added: str | None = None  # the keys file the entry went into; None: its owner must add it
+    try:
+        added = str(publish(entry))
+    except KeysFileNotWritable as err:  # a worker's read-only mount of the risk owner's file
+        typer.echo(f"warning: {safe_text(err)}: send the entry below to the risk owner, who adds it", err=True)
+    except MandateError as err:
+        fail(str(err))
     if as_json:
-        print_json({**entry.model_dump(mode="json"), "private_key_file": str(local.path), "keys_file": str(path)})
+        print_json({**entry.model_dump(mode="json"), "private_key_file": str(local.path), "keys_file": added})
         return
     console.print(f"key {esc(entry.key_id)} for {esc(entry.person)}: private part in {esc(str(local.path))} (0600)")
-    console.print(f"public entry added to {esc(str(keys_path()))}:")
-    print(f'\n[[key]]\nperson = "{entry.person}"\nkey_id = "{entry.key_id}"\npublic_key = "{entry.public_key}"')
+    if added is not None:
+        console.print(f"public entry added to {esc(str(keys_path()))}:")
+    else:
+        console.print(f"public entry, for the risk owner to add to {esc(str(keys_path()))}:")
+    print_lines(f'\n[[key]]\nperson = "{entry.person}"\nkey_id = "{entry.key_id}"\npublic_key = "{entry.public_key}"')
 
 
 @app.command()
@@ -78,4 +88,4 @@ def sign(
             )
         return sign_decision(Signer.of(person), connected.namespace, workflow_id, context, found, decision, reason)
 
-    print(run(main).to_json())
+    print(json_safe(run(main).to_json()))  # the same JSON value, pasted as it was signed
