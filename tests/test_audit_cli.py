@@ -51,7 +51,11 @@ def test_worker_refuses_an_unready_agent_unless_allowed(tmp_path: Path):
     assert (
         "refund-agent is not ready for production" in refused.stderr and "--allow-unready" in refused.stderr
     )
-    allowed = mandate("worker", "--charters", folder, "--address", "127.0.0.1:1", "--allow-unready")
+    # The session's MANDATE_HOME holds a demo keys file (tests/conftest.py), which `mandate worker` refuses
+    # unless told: --allow-demo-keys, so that this call gets as far as the connection.
+    allowed = mandate(
+        "worker", "--charters", folder, "--address", "127.0.0.1:1", "--allow-unready", "--allow-demo-keys"
+    )
     assert "warning: serving refund-agent is not ready" in allowed.stderr
     # it got past the gate and failed only because nothing listens on port 1
     assert allowed.returncode == 1 and "cannot reach Temporal at 127.0.0.1:1" in allowed.stderr

@@ -12,12 +12,21 @@ import typer
 
 from mandate.cli._agents import catalogue, charters_of, serving
 from mandate.cli._render import console, esc
+from mandate.cli._safe import safe_text
 from mandate.cli.app import AddressOpt, AllowUnreadyOpt, AppOpt, ChartersOpt, app, client, fail, run
 from mandate.errors import MandateError
 from mandate.settings import load_settings
 
 PortOpt = Annotated[int, typer.Option("--port", help="frontend gRPC port")]
 UiPortOpt = Annotated[int, typer.Option("--ui-port", help="Web UI port")]
+AllowDemoKeysOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-demo-keys",
+        help="serve with a demo keys file (anyone on this machine gets a trusted key on first use): "
+        "for tests and trials only, and says so",
+    ),
+]
 
 
 def _ports_free(port: int, ui_port: int) -> None:
@@ -76,10 +85,12 @@ def worker_cmd(
     address: AddressOpt = None,
     allow_unready: AllowUnreadyOpt = False,
     apps: AppOpt = None,
+    allow_demo_keys: AllowDemoKeysOpt = False,
 ) -> None:
     """Worker only, against TEMPORAL_ADDRESS; SIGINT/SIGTERM stop it after in-flight tasks."""
     settings = load_settings()
     found, served = serving(apps, charters, allow_unready)
+    _no_demo_keys(allow_demo_keys)
 
     async def main() -> None:
         from mandate.worker import build_worker, start_monitors
@@ -93,6 +104,33 @@ def worker_cmd(
         await _run_until_stopped(w)
 
     run(main)
+
+
+def _no_demo_keys(allowed: bool) -> None:
+    """The keys a worker starts with. It trusts the keys file in force; a demo file (``mandate dev``'s, ``mandate demo``'s) gives a key
+    to anyone who signs on this machine, so serving with it outside dev/demo trusts anyone. Refused in one
+    line saying how to fix it, or served with a warning under ``--allow-demo-keys``."""
+    from mandate.keys import check_private_keys, keys_path, load_keys
+
+    path = keys_path()
+    try:
+        demo = load_keys(path).demo
+        check_private_keys()  # the monitor's key: its folder tightened, or refused, before anything is served
+    except MandateError as err:
+        fail(str(err))
+    if not demo:
+        return
+    if not allowed:
+        fail(
+            f"{path} is a demo keys file (made by `mandate dev` / `mandate demo`: anyone gets a key on first use); "
+            "make real keys with `mandate keys new --as NAME` into the risk owner's keys file and point "
+            "MANDATE_KEYS at it, or pass --allow-demo-keys to serve with demo keys anyway"
+        )
+    typer.echo(
+        f"warning: DEMO KEYS: serving with the demo keys file {safe_text(path)}, in which anyone on this machine "
+        "gets a trusted key on first use; never on a real deployment (--allow-demo-keys)",
+        err=True,
+    )
 
 
 async def _run_until_stopped(w: Any) -> None:

@@ -35,7 +35,7 @@ import mandate.activities.shop  # noqa: F401  (registers the shop's tools)
 from mandate import api
 from mandate import search_attributes as sa
 from mandate.charter import Charter, load_charters
-from mandate.keys import keys_path
+from mandate.keys import keys_path, load_keys
 from mandate.run import AgentResult, AgentRunInput, AgentStatus
 from mandate.tools import registry
 from mandate.worker.dev_server import limit_flags
@@ -413,9 +413,13 @@ class Stack:
 
     async def start_worker(self, *, wait: bool = True) -> WorkerProc:
         log = self.root / f"worker-{len(self.workers) + 1}.log"
+        # `mandate worker` refuses a demo keys file unless told: most stacks share the test session's demo
+        # file (`_share_demo_keys`), so they pass --allow-demo-keys; a stack given real keys (test_attacks)
+        # runs without it, as a deployment does.
+        demo = load_keys(Path(self.env.get("MANDATE_KEYS") or self.home / "keys.toml")).demo
         with open(log, "wb") as out:
             proc = subprocess.Popen(
-                [MANDATE, "worker", "--address", self.address],
+                [MANDATE, "worker", "--address", self.address, *(["--allow-demo-keys"] if demo else [])],
                 cwd=self.cwd,
                 env=self.env,
                 stdout=out,
