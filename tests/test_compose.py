@@ -384,6 +384,49 @@ def test_worker_keeps_its_state_on_a_named_volume() -> None:
     )
 
 
+def _covering_mount(service: Mapping[str, Any], path: str) -> tuple[str, str, bool] | None:
+    """The mount that holds ``path`` inside the container: the one with the longest target above it."""
+    holding = [m for m in _volume_mounts(service) if path == m[1] or path.startswith(m[1].rstrip("/") + "/")]
+    return max(holding, key=lambda m: len(m[1]), default=None)
+
+
+def test_worker_reads_the_risk_owners_keys_file_read_only_apart_from_its_own_volume() -> None:
+    """The keys file says whose signatures count, and the worker reads it again on every change: on the
+    worker's writable volume, beside the monitor's private key, the worker's user (or any tool it runs)
+    could replace it. It must come read-only from elsewhere, and nothing writable may cover it."""
+    worker = _service("mandate-worker")
+    env = _container_env("mandate-worker")
+    home = env.get("MANDATE_HOME", "/data")
+    keys = env.get("MANDATE_KEYS")
+    assert keys, "mandate-worker must set MANDATE_KEYS (the default, $MANDATE_HOME/keys.toml, is its own volume)"
+    assert not keys.startswith(home.rstrip("/") + "/"), f"MANDATE_KEYS ({keys}) must not be under MANDATE_HOME ({home})"
+    mount = _covering_mount(worker, keys)
+    assert mount is not None, f"MANDATE_KEYS ({keys}) must be mounted into mandate-worker, volumes: {_volume_mounts(worker)}"
+    source, target, read_only = mount
+    assert read_only, f"the keys file must be mounted read-only (:ro), got {source}:{target}"
+    # Its own mount: not the worker's state volume nor anything else the worker mounts writable.
+    writable_sources = {src for src, _, ro in _volume_mounts(worker) if not ro}
+    home_mount = _covering_mount(worker, home)
+    assert home_mount is not None and home_mount[0] != source and source not in writable_sources, (
+        f"the keys file's mount ({source}) must be separate from the worker's writable volumes {writable_sources}"
+    )
+    assert not target.startswith(home.rstrip("/") + "/") and not home.startswith(target.rstrip("/") + "/"), (
+        f"the keys mount ({target}) and MANDATE_HOME ({home}) must not hold one another"
+    )
+    # The monitor's private key stays on the worker's own, writable volume ($MANDATE_HOME/keys).
+    assert not home_mount[2], "MANDATE_HOME must stay writable: the monitor's private key and the shop live there"
+    assert _covering_mount(worker, f"{home.rstrip('/')}/keys") == home_mount
+    # A host folder of the repository's, which a fresh checkout holds: a keys file trusting nobody (not demo).
+    folder = (COMPOSE_FILE.parent / source).resolve()
+    assert folder.is_dir(), f"{source}, mounted as the keys folder, must be a folder in the repository"
+    shipped = folder / Path(keys).relative_to(target)
+    assert shipped.is_file(), f"{shipped} (MANDATE_KEYS on the host) is missing"
+    from mandate.keys import load_keys
+
+    trusted = load_keys(shipped)
+    assert not trusted.demo and not trusted.keys, "the shipped keys file must trust nobody and not be a demo file"
+
+
 # --- the image -----------------------------------------------------------------------------------
 
 
