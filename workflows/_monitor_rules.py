@@ -29,6 +29,7 @@ __all__ = [
     "evaluate",
     "check_carried",
     "require_signed_order",
+    "require_stop_go",
 ]
 
 SIGNED_AUTHORITY = "signed-authority"
@@ -106,6 +107,16 @@ def _verifies(decision: KillDecision, keys: KeySet, agent: str) -> bool:
     except Refused:
         return False
     return True
+
+
+def require_stop_go(who: str, pause: PauseState) -> None:
+    """An ``ApplicationError`` (the update's answer) unless ``who`` is the agent's stop/go owner."""
+    if not same_person(who, pause.stop_go_owner):
+        raise ApplicationError(
+            f"{who} is not the stop/go owner of {pause.agent} (only {pause.stop_go_owner} may kill or resume it)",
+            type="NotStopGoOwner",
+            non_retryable=True,
+        )
 
 
 def require_signed_order(

@@ -1,11 +1,10 @@
 """The kill-criteria monitor: one long-running workflow per agent.
 
-At the charter's ``check_every`` it computes the agent's outcome metrics over the
-charter's ``window`` (an activity reading visibility) and compares them with the
-thresholds. On a breach it takes the charter's action: ``pause`` refuses new starts,
-``cancel`` also cancels every running run, ``rollback`` tells every running run to
-undo its completed writes. Only the stop/go owner resumes. Every decision that acts
-is kept with its evidence. The history stays small through continue-as-new.
+At the charter's ``check_every`` it computes the agent's outcome metrics over the charter's ``window``
+(an activity reading visibility) and compares them with the thresholds. On a breach it takes the
+charter's action: ``pause`` refuses new starts, ``cancel`` also cancels every running run, ``rollback``
+tells every running run to undo its completed writes. Only the stop/go owner resumes. Every decision
+that acts is kept with its evidence. The history stays small through continue-as-new.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
         Update,
         monitor_id,
     )
-    from mandate.decisions import KillRequest, same_person
+    from mandate.decisions import KillRequest
     from mandate.outcomes import (
         EnforceInput,
         EnforceResult,
@@ -54,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         check_carried,
         evaluate,
         require_signed_order,
+        require_stop_go,
     )
     from mandate.workflows._pause_memo import PausePublisher
 
@@ -74,9 +74,9 @@ class KillMonitor:
         self._pending_kill: KillDecision | None = None
         self._memo = PausePublisher()
         # Monitors from before signed authority took names as sent; new ones take the patch (kills and
-        # resumes signed by the stop/go owner), and publish their pause in their memo (``_pause_memo``).
+        # resumes signed by the stop/go owner), publish their pause in their memo (``_pause_memo``) and,
+        # with the fleet-orders-once patch, take each signed order once and in order (``_fleet_orders``).
         self._signed = True
-        # Monitors with the fleet-orders-once patch take each signed kill or resume once, in order.
         self._orders = FleetOrders.of(monitor_input.used_orders)
 
     @workflow.run
@@ -219,16 +219,6 @@ class KillMonitor:
 
     # ---------------------------------------------------------------- handlers
 
-    def _require_stop_go(self, who: str) -> None:
-        assert self._pause is not None
-        owner = self._pause.stop_go_owner
-        if not same_person(who, owner):
-            raise ApplicationError(
-                f"{who} is not the stop/go owner of {self._agent} (only {owner} may kill or resume it)",
-                type="NotStopGoOwner",
-                non_retryable=True,
-            )
-
     def _signed_order(self, statement: SignedStatement | None, act: Act, workflow_id: str) -> None:
         """Refuse (as an update error) a kill or resume that the stop/go owner did not sign, or, with the
         fleet-orders-once patch, one this monitor has taken already or that is older than its last decision."""
@@ -242,7 +232,7 @@ class KillMonitor:
     async def kill(self, order: KillRequest) -> KillDecision:
         """The stop/go owner stops the fleet (or one run)."""
         await workflow.wait_condition(lambda: self._pause is not None)  # the charter is still loading
-        self._require_stop_go(order.by)
+        require_stop_go(order.by, self._pause)  # type: ignore[arg-type]  # set once loaded
         self._signed_order(order.statement, Act.KILL, order.workflow or "")
         await workflow.wait_condition(lambda: self._pending_kill is None and not self._busy)
         self._orders.require_fresh(order.statement, self._decisions)  # again: another may have come first
@@ -264,7 +254,7 @@ class KillMonitor:
     @kill.validator
     def _validate_kill(self, order: KillRequest) -> None:
         if self._pause is not None:  # before the charter loads, the handler checks instead
-            self._require_stop_go(order.by)
+            require_stop_go(order.by, self._pause)
             self._signed_order(order.statement, Act.KILL, order.workflow or "")
 
     @workflow.update(name=Update.RESUME)
@@ -291,11 +281,10 @@ class KillMonitor:
 
     @resume.validator
     def _validate_resume(self, order: ResumeInput) -> None:
-        if self._pause is None:
-            raise ApplicationError(f"{self._agent} is not paused", type="NotPaused", non_retryable=True)
-        self._require_stop_go(order.by)
-        self._signed_order(order.statement, Act.RESUME, "")
-        if not self._pause.paused:
+        if self._pause is not None:
+            require_stop_go(order.by, self._pause)
+            self._signed_order(order.statement, Act.RESUME, "")
+        if self._pause is None or not self._pause.paused:
             raise ApplicationError(f"{self._agent} is not paused", type="NotPaused", non_retryable=True)
 
     @workflow.query(name=Query.PAUSE_STATE)
