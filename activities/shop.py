@@ -235,11 +235,8 @@ async def issue_refund(args: RefundArgs) -> RefundReceipt:
 
 @tool(timeout=CALL_TIMEOUT, authority=Authority.WRITE, cost=0.01, compensates="issue_refund")
 async def reverse_refund(args: ReverseRefundArgs) -> ReversalReceipt:
-    """Undo a refund issued by issue_refund (idempotent: reversing twice changes nothing).
-
-    Only the refund this run's own write recorded: the undo key is the write's key plus ``:undo``, and the
-    refund row must carry that write's key, so no call can reverse another run's refund by naming its id.
-    """
+    """Undo a refund issued by issue_refund (idempotent: reversing twice changes nothing). Only the refund
+    this run's write recorded: the undo key is the write's key + ``:undo``, the row must carry the write's."""
     undo_key = _key()
     write_key = undo_key.removesuffix(":undo")
 

@@ -90,8 +90,9 @@ def order_status(home: Path, order_id: int) -> str:
 
 
 @pytest_asyncio.fixture(autouse=True)
-async def no_monitor_left(client):
+async def no_monitor_left(client, task_queue, monkeypatch):
     """Monitors are one per agent: end this test's so that the next test starts its own."""
+    monkeypatch.setenv("MANDATE_TASK_QUEUE", task_queue)  # the API talks only to a monitor on this queue
     yield
     for agent in TEST_AGENTS:
         with contextlib.suppress(RPCError):  # not started by this test, or already ended

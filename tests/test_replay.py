@@ -42,6 +42,8 @@ def test_histories_are_checked_in():
         "support-manipulated",
         "refund-signed-killed",
         "monitor-paused-resumed",
+        "refund-protocol-5-fleet-killed",
+        "monitor-fleet-orders-once",
     }
 
 

@@ -44,7 +44,7 @@ async def measure(stack: Stack, n: int) -> dict[str, Any]:
     handles = await bounded(50, range(n), prepare)
     t0 = time.perf_counter()
     decision = await api.kill_agent(stack.client, KILL_AGENT, by=STOP_GO, reason="benchmark kill", rollback=True,
-                                    timeout=900)
+                                    timeout=900, task_queue=stack.tq)
     signalled = time.perf_counter() - t0
 
     async def outcome(handle: WorkflowHandle) -> str:
@@ -60,7 +60,7 @@ async def measure(stack: Stack, n: int) -> dict[str, Any]:
     if len(decision.workflows) != n:
         stack.notes.append(f"kill of {n}: the monitor signalled {len(decision.workflows)} runs")
     # `mandate resume` (looked up when called: mandate.api is being split into modules)
-    await api.resume_agent(stack.client, KILL_AGENT, by=STOP_GO, reason="benchmark: next size")
+    await api.resume_agent(stack.client, KILL_AGENT, by=STOP_GO, reason="benchmark: next size", task_queue=stack.tq)
     stack.hints.clear()
     return {
         "runs": n,

@@ -121,7 +121,7 @@ async def start_agent(
     if charter is None:
         known = ", ".join(sorted(charters)) or "none"
         raise AgentNotFoundError(f"no charter for agent {agent!r} (charters found: {known})")
-    paused = await pause_notice(client, agent)
+    paused = await pause_notice(client, agent, task_queue=task_queue)
     if paused is not None and paused.paused:
         why, by = paused.reason or "stopped", paused.by or "?"
         raise AgentPausedError(

@@ -91,6 +91,7 @@ async def main() -> None:
     await record_model_run()
     await record_signed_kill()
     await record_monitor_paused()
+    await record_fleet_kill()
 
 
 async def record_protocol_run(client, charters, workflow_id: str, order_id: int):
@@ -232,11 +233,48 @@ async def record_monitor_paused() -> None:
     charters = load_charters(HERE.parent.parent / "charters", registry)
     async with build_worker(env.client, task_queue="record", charters=charters):
         await start_monitors(env.client, {"refund-agent": charters["refund-agent"]}, task_queue="record")
-        await api.kill_agent(env.client, "refund-agent", by="sam@example.com", reason="incident 44")
-        await api.resume_agent(env.client, "refund-agent", by="sam@example.com", reason="fixed")
+        await api.kill_agent(env.client, "refund-agent", by="sam@example.com", reason="incident 44", task_queue="record")
+        await api.resume_agent(env.client, "refund-agent", by="sam@example.com", reason="fixed", task_queue="record")
         handle = env.client.get_workflow_handle(monitor_id("refund-agent"))
         target.write_text((await handle.fetch_history()).to_json())
         print(f"wrote {target.name}")
+    await env.shutdown()
+
+
+async def record_fleet_kill() -> None:
+    """Protocol 5 and the monitor's fleet-orders-once patch: a refund approved, then the stop/go owner's
+    `mandate kill --rollback` through the monitor, which signs a kill for the run alone (the owner's order
+    carried as evidence) and takes the order once; then resumed. Both histories are kept: the run's, and
+    the monitor's while it still runs."""
+    from mandate import api
+    from mandate.contract import monitor_id
+    from mandate.keys import ensure_demo_keys
+    from mandate.worker import start_monitors
+
+    run_target, monitor_target = HERE / "refund-protocol-5-fleet-killed.json", HERE / "monitor-fleet-orders-once.json"
+    if run_target.exists() and monitor_target.exists():
+        print(f"kept {run_target.name} and {monitor_target.name} (recorded by older code: that is the point)")
+        return
+    ensure_demo_keys(["mandate-monitor", "raj@example.com", "qi@example.com", "sam@example.com", "bob@example.com"])
+    env = await start_dev_server(db=None, port=None, ui=False)
+    charters = load_charters(HERE.parent.parent / "charters", registry)
+    async with build_worker(env.client, task_queue="record", charters=charters):
+        await start_monitors(env.client, {"refund-agent": charters["refund-agent"]}, task_queue="record")
+        workflow_id = await api.start_agent(
+            env.client, charters, "refund-agent", input={"order_id": 1011, "reason": "arrived damaged"},
+            requested_by="bob@example.com", task_queue="record", workflow_id="refund-protocol-5-fleet-killed",
+        )  # fmt: skip
+        handle = env.client.get_workflow_handle(workflow_id)
+        await wait_pending(handle, "issue_refund")
+        await api.decide(env.client, workflow_id, decision=DecisionKind.APPROVE, approver="raj@example.com", reason="ok", task_queue="record")  # fmt: skip
+        await wait_pending(handle, "notify_customer")
+        await api.kill_agent(env.client, "refund-agent", by="sam@example.com", reason="incident 45", rollback=True, task_queue="record")  # fmt: skip
+        await handle.result()
+        await api.resume_agent(env.client, "refund-agent", by="sam@example.com", reason="fixed", task_queue="record")
+        run_target.write_text((await handle.fetch_history()).to_json())
+        monitor = env.client.get_workflow_handle(monitor_id("refund-agent"))
+        monitor_target.write_text((await monitor.fetch_history()).to_json())
+        print(f"wrote {run_target.name} and {monitor_target.name}")
     await env.shutdown()
 
 
