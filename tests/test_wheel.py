@@ -147,7 +147,11 @@ def test_the_wheel_serves_an_agent_package_installed_beside_it(installed: Instal
 
     audited = installed.run("mandate", "audit", cwd=project)
     assert audited.returncode == 0, audited.stdout + audited.stderr
-    assert "site-packages/deploy_agent/charters/deploy-agent.toml): ready" in audited.stdout, audited.stdout
+    lines = audited.stdout.splitlines()
+    head = next(n for n, line in enumerate(lines) if line.startswith("deploy-agent"))
+    shown = " ".join(lines[head : head + 2])  # at 80 columns a long heading puts the path on its own line
+    assert "site-packages/deploy_agent/charters/deploy-agent.toml" in shown, audited.stdout
+    assert lines[head].endswith(": ready"), audited.stdout
 
     port, ui_port = _free_port(), _free_port()
     address = ["--address", f"127.0.0.1:{port}"]

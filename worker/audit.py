@@ -22,6 +22,7 @@ question its field belongs to, and the other questions are still answered from t
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,7 +119,27 @@ def render_line(check: Check) -> str:
     return f"{'ok' if check.ok else 'FAIL':<4}  {check.question:<12}  {check.detail}"
 
 
-def render_audit(audit: AgentAudit) -> list[str]:
-    """A heading for the agent, then one indented line per check."""
+def render_audit(audit: AgentAudit, width: int | None = None) -> list[str]:
+    """A heading for the agent, then one indented line per check.
+
+    With ``width``, every line fits in it: a check's detail wraps under itself, and a heading too long
+    for it reads ``agent: verdict`` with the charter's path on a line of its own. A word too long for the
+    detail's column (a path) is never cut: it goes whole on a line of its own, further left.
+    """
     verdict = "ready" if audit.ready else "NOT READY"
-    return [f"{audit.agent} ({audit.path}): {verdict}", *(f"  {render_line(c)}" for c in audit.checks)]
+    heading = f"{audit.agent} ({audit.path}): {verdict}"
+    if width is None:
+        return [heading, *(f"  {render_line(c)}" for c in audit.checks)]
+    lines = [heading] if len(heading) <= width else [f"{audit.agent}: {verdict}", f"  {audit.path}"]
+    for check in audit.checks:
+        lead = f"  {render_line(Check(check.question, check.ok, ''))}"
+        room = max(20, width - len(lead))
+        parts = textwrap.wrap(check.detail, room, break_long_words=False, break_on_hyphens=False) or [""]
+        if len(parts[0]) > room:  # one word too long for the column: the label alone, the word below
+            lines.append(lead.rstrip())
+        else:
+            lines.append(lead + parts.pop(0))
+        for part in parts:
+            pad = len(lead) if len(part) <= room else max(4, width - len(part))
+            lines.append(" " * pad + part)
+    return lines

@@ -16,7 +16,8 @@ from mandate.charter import Charter
 from mandate.cli._safe import safe_text
 from mandate.cli.app import fail
 from mandate.errors import MandateError
-from mandate.worker.audit import AgentAudit, audit_directory, render_audit
+from mandate.worker.audit import AgentAudit, audit_directory
+from mandate.worker.audit import render_audit as _render_audit
 
 if TYPE_CHECKING:
     from mandate.worker.agents import AgentCatalogue
@@ -54,6 +55,14 @@ def audits(found: AgentCatalogue) -> list[AgentAudit]:
         ]
     except MandateError as err:
         fail(str(err))
+
+
+def render_audit(audit: AgentAudit) -> list[str]:
+    """The audit of one agent as `mandate audit` prints it: every line within the terminal's width (80
+    in a pipe), as `status`, `pending` and `metrics` are."""
+    from mandate.cli._render import console
+
+    return _render_audit(audit, width=console.width)
 
 
 def serving(
