@@ -64,6 +64,7 @@ class RunFlag(StrEnum):
 LOAD_MANDATE_ACTIVITY = "mandate.load_mandate"
 EVALUATE_ACTIVITY = "mandate.compute_metrics"
 ENFORCE_ACTIVITY = "mandate.enforce_kill"
+PREDECESSOR_PAUSE_ACTIVITY = "mandate.predecessor_pause"
 #: One call of a model-backed agent's model (``mandate.workflows.model_planner``).
 MODEL_STEP_ACTIVITY = "mandate.model_step"
 

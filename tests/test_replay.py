@@ -44,6 +44,7 @@ def test_histories_are_checked_in():
         "monitor-paused-resumed",
         "refund-protocol-5-fleet-killed",
         "monitor-fleet-orders-once",
+        "monitor-carried-pause",
     }
 
 

@@ -14,6 +14,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from mandate.activities.metrics import MonitorActivities
+from mandate.activities.monitor_history import PredecessorActivities
 from mandate.authority import Policy
 from mandate.charter import Charter
 from mandate.contract import LOAD_MANDATE_ACTIVITY, monitor_id
@@ -176,6 +177,7 @@ def build_worker(
             mandate_activities.load_mandate,
             monitor_activities.compute,
             monitor_activities.enforce,
+            PredecessorActivities(client, agents=plan.charters, callers=callers).predecessor_pause,
             *planner_activities(plan.workflows, plan.charters, tools, callers),  # mandate.model_step, planners' own
         ],
         max_concurrent_activities=max_concurrent_activities,

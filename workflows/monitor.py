@@ -56,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
         require_stop_go,
     )
     from mandate.workflows._pause_memo import PausePublisher
+    from mandate.workflows._predecessor import carried_pause
 
 __all__ = ["KillMonitor", "MonitorInput", "monitor_id"]
 
@@ -74,8 +75,8 @@ class KillMonitor:
         self._pending_kill: KillDecision | None = None
         self._memo = PausePublisher()
         # Monitors from before signed authority took names as sent; new ones take the patch (kills and
-        # resumes signed by the stop/go owner), publish their pause in their memo (``_pause_memo``) and,
-        # with the fleet-orders-once patch, take each signed order once and in order (``_fleet_orders``).
+        # resumes signed by the stop/go owner), publish their pause (``_pause_memo``), take each signed
+        # order once, in order (``_fleet_orders``), and keep a predecessor's pause (``_predecessor``).
         self._signed = True
         self._orders = FleetOrders.of(monitor_input.used_orders)
 
@@ -84,6 +85,7 @@ class KillMonitor:
         self._signed = workflow.patched(SIGNED_AUTHORITY)
         self._orders.enforced = self._signed and workflow.patched(FLEET_ORDERS_ONCE)
         self._memo.start()
+        self._pause = await carried_pause(self._agent, self._pause) if self._signed else self._pause
         await self._reload()
         if self._signed:
             self._check_carried()
@@ -110,13 +112,9 @@ class KillMonitor:
         await workflow.wait_condition(lambda: workflow.all_handlers_finished() and self._pending_kill is None)
         workflow.continue_as_new(
             MonitorInput(
-                agent=self._agent,
-                pause=self._pause,
-                decisions=self._decisions,
-                last_evaluation=self._last,
-                checks_per_run=self._checks_per_run,
-                used_orders=self._orders.carried(workflow.now()),
-            )
+                agent=self._agent, pause=self._pause, decisions=self._decisions, last_evaluation=self._last,
+                checks_per_run=self._checks_per_run, used_orders=self._orders.carried(workflow.now()),
+            )  # fmt: skip
         )
 
     async def _reload(self) -> None:
@@ -220,18 +218,18 @@ class KillMonitor:
     # ---------------------------------------------------------------- handlers
 
     def _signed_order(self, statement: SignedStatement | None, act: Act, workflow_id: str) -> None:
-        """Refuse (as an update error) a kill or resume that the stop/go owner did not sign, or, with the
-        fleet-orders-once patch, one this monitor has taken already or that is older than its last decision."""
-        if self._signed and self._mandate is not None and self._pause is not None:
+        """Refuse (as the update's error) an order the stop/go owner did not sign, or one taken or outdated."""
+        if self._signed:
+            if self._mandate is None or self._pause is None:  # no keys to verify with yet: nothing is taken
+                raise ApplicationError("the monitor is loading its charter; send the order again", type="MonitorLoading")
             namespace = self._mandate.namespace or workflow.info().namespace
             require_signed_order(statement, act, self._mandate.keys, namespace, self._pause, workflow_id, workflow.now())
-            assert statement is not None
             self._orders.require_fresh(statement, self._decisions)
 
     @workflow.update(name=Update.KILL)
     async def kill(self, order: KillRequest) -> KillDecision:
         """The stop/go owner stops the fleet (or one run)."""
-        await workflow.wait_condition(lambda: self._pause is not None)  # the charter is still loading
+        await workflow.wait_condition(lambda: self._pause is not None and self._mandate is not None)  # loading
         require_stop_go(order.by, self._pause)  # type: ignore[arg-type]  # set once loaded
         self._signed_order(order.statement, Act.KILL, order.workflow or "")
         await workflow.wait_condition(lambda: self._pending_kill is None and not self._busy)
@@ -253,8 +251,9 @@ class KillMonitor:
 
     @kill.validator
     def _validate_kill(self, order: KillRequest) -> None:
-        if self._pause is not None:  # before the charter loads, the handler checks instead
+        if self._pause is not None:
             require_stop_go(order.by, self._pause)
+        if self._mandate is not None:  # before the charter loads, the handler checks, once it has
             self._signed_order(order.statement, Act.KILL, order.workflow or "")
 
     @workflow.update(name=Update.RESUME)
@@ -283,7 +282,7 @@ class KillMonitor:
     def _validate_resume(self, order: ResumeInput) -> None:
         if self._pause is not None:
             require_stop_go(order.by, self._pause)
-            self._signed_order(order.statement, Act.RESUME, "")
+        self._signed_order(order.statement, Act.RESUME, "")
         if self._pause is None or not self._pause.paused:
             raise ApplicationError(f"{self._agent} is not paused", type="NotPaused", non_retryable=True)
 

@@ -92,6 +92,7 @@ async def main() -> None:
     await record_signed_kill()
     await record_monitor_paused()
     await record_fleet_kill()
+    await record_monitor_carried()
 
 
 async def record_protocol_run(client, charters, workflow_id: str, order_id: int):
@@ -275,6 +276,41 @@ async def record_fleet_kill() -> None:
         monitor = env.client.get_workflow_handle(monitor_id("refund-agent"))
         monitor_target.write_text((await monitor.fetch_history()).to_json())
         print(f"wrote {run_target.name} and {monitor_target.name}")
+    await env.shutdown()
+
+
+async def record_monitor_carried() -> None:
+    """A monitor begun anew after its predecessor was terminated while paused (the carry-predecessor-pause
+    patch): it asks for the pause the run before it published and keeps it. Recorded while it runs."""
+    from mandate import api
+    from mandate.contract import MONITOR_WORKFLOW, monitor_id
+    from mandate.keys import ensure_demo_keys
+    from mandate.workflows._monitor_rules import MonitorInput
+
+    target = HERE / "monitor-carried-pause.json"
+    if target.exists():
+        print(f"kept {target.name} (recorded by older code: that is the point)")
+        return
+    ensure_demo_keys(["mandate-monitor", "sam@example.com", "bob@example.com"])
+    env = await start_dev_server(db=None, port=None, ui=False)
+    charters = load_charters(HERE.parent.parent / "charters", registry)
+    async with build_worker(env.client, task_queue="record", charters=charters):
+        from mandate.worker import start_monitors
+
+        await start_monitors(env.client, {"refund-agent": charters["refund-agent"]}, task_queue="record")
+        await api.kill_agent(env.client, "refund-agent", by="sam@example.com", reason="incident 46", task_queue="record")
+        handle = env.client.get_workflow_handle(monitor_id("refund-agent"))
+        await handle.terminate("recording: the monitor ended while paused")
+        fresh = await env.client.start_workflow(
+            MONITOR_WORKFLOW, MonitorInput(agent="refund-agent"), id=monitor_id("refund-agent"), task_queue="record"
+        )
+        for _ in range(100):
+            state = await api.pause_state(env.client, "refund-agent", task_queue="record")
+            if state is not None and state.paused:
+                break
+            await asyncio.sleep(0.1)
+        target.write_text((await fresh.fetch_history()).to_json())
+        print(f"wrote {target.name}")
     await env.shutdown()
 
 

@@ -279,3 +279,37 @@ async def _memo_upserted(handle: Any) -> bool:
         if event.event_type == EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED:
             return True
     return False
+
+
+# ------------------------------------------------------------ the monitor, reset with nothing carried
+
+
+async def test_a_fresh_monitor_started_by_anyone_keeps_the_pause_before_it(
+    guarded: Guarded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The attacker ends the paused monitor and starts a new one on Mandate's queue with nothing carried:
+    Mandate's worker runs it. It used to run unpaused; a monitor that begins a chain takes its
+    predecessor's pause from that run's own history."""
+    g = guarded
+    killed = await g.run(g.legit, "kill", AGENT, "--as", SAM, "--reason", "hold the fleet")
+    assert killed.returncode == 0, killed.stderr
+    ended = await g.run(g.attacker, "temporal", "workflow", "terminate", "--workflow-id", MONITOR_ID, "--reason", "x")
+    assert ended.returncode == 0, ended.stderr
+    fresh = await g.run(
+        g.attacker, "temporal", "workflow", "start", "--type", MONITOR_WORKFLOW, "--task-queue", "mandate",
+        "--workflow-id", MONITOR_ID, "--input", json.dumps({"agent": AGENT}),
+    )  # fmt: skip
+    assert fresh.returncode == 0, fresh.stderr
+    client = await g.st.client()
+
+    async def published() -> Any:
+        state = await api.pause_state(client, AGENT)
+        return state if state is not None and state.decision is not None else None
+
+    state = await eventually(published, timeout=60, what="the fresh monitor to carry the pause")
+    assert state.paused and state.decision is not None and "hold the fleet" in state.decision.reason, state
+    line = _one_line(await g.start(1006))
+    assert f"{AGENT} is paused" in line, line
+    cause = await g.refused(await g.start_direct(1008, monkeypatch))
+    assert f"{AGENT} is paused" in cause, cause
+    assert g.refunds_for(1006, 1008) == []
