@@ -239,49 +239,57 @@ def shop_refunds(server: Server, order_id: int) -> list[tuple[Any, ...]]:
 # --------------------------------------------------------------------------- the server
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    cwd = tmp_path_factory.mktemp("mandate-cli")
-    shutil.copytree(REPO / "charters", cwd / "charters")
-    home = cwd / "home"
-    env = _clean_env(home)
-    port, ui_port = _free_port(), _free_port()
-    while ui_port == port:
-        ui_port = _free_port()
-    log = cwd / "dev.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [MANDATE, "dev", "--port", str(port), "--ui-port", str(ui_port)],
-            cwd=cwd,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # its own process group, so a hung server can be killed whole
-        )
-    srv = Server(address=f"127.0.0.1:{port}", port=port, cwd=cwd, home=home, env=env, proc=proc, log=log)
-    try:
+def _start_dev(cwd: Path, home: Path, env: dict[str, str], log: Path) -> Server:
+    """`mandate dev` on free ports, answering. A port taken between ``_free_port()`` and the server's bind
+    (another test on this machine) is picked again, twice at most, as tests/reliability/_harness.py does."""
+    for attempt in range(3):
+        port, ui_port = _free_port(), _free_port()
+        while ui_port == port:
+            ui_port = _free_port()
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                [MANDATE, "dev", "--port", str(port), "--ui-port", str(ui_port)],
+                cwd=cwd,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # its own process group, so a hung server can be killed whole
+            )
+        srv = Server(address=f"127.0.0.1:{port}", port=port, cwd=cwd, home=home, env=env, proc=proc, log=log)
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             if proc.poll() is not None:
-                pytest.fail(
-                    f"`mandate dev` exited with {proc.returncode}:\n{log.read_text(errors='replace')}"
-                )
+                output = log.read_text(errors="replace")
+                if "already in use" in output and attempt < 2:
+                    break  # lost the port to someone else: try others
+                pytest.fail(f"`mandate dev` exited with {proc.returncode}:\n{output}")
             probe = _exec([MANDATE, "pending", "--address", srv.address], cwd, env, timeout=20)
             if probe.returncode == 0 or _is_exit_crash(probe):
-                break
+                return srv
             if time.monotonic() > deadline:
+                _stop(srv, check=False)
                 pytest.fail(
                     f"`mandate dev` not answering after {START_TIMEOUT:.0f}s; last probe: {probe.stderr.strip()}\n"
                     f"{log.read_text(errors='replace')}"
                 )
             time.sleep(0.3)
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    cwd = tmp_path_factory.mktemp("mandate-cli")
+    shutil.copytree(REPO / "charters", cwd / "charters")
+    home = cwd / "home"
+    srv = _start_dev(cwd, home, _clean_env(home), cwd / "dev.log")
+    try:
         yield srv
     finally:
         _stop(srv)
 
 
-def _stop(srv: Server) -> None:
+def _stop(srv: Server, *, check: bool = True) -> None:
     proc = srv.proc
     exited_in_time = True
     if proc.poll() is None:
@@ -300,6 +308,8 @@ def _stop(srv: Server) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
     output = srv.log.read_text(errors="replace")
+    if not check:
+        return
     assert exited_in_time, f"`mandate dev` ignored SIGINT for {STOP_TIMEOUT:.0f}s:\n{output}"
     assert not leftovers, f"`mandate dev` exited but left processes in its group running:\n{output}"
     assert proc.returncode == 0, f"`mandate dev` exited with {proc.returncode} on SIGINT:\n{output}"
@@ -590,6 +600,56 @@ def test_user_errors_are_one_line_with_exit_1(server: Server) -> None:
     assert "cannot reach Temporal" in line and "127.0.0.1:1" in line, line
 
 
+def test_dev_on_another_port_prints_the_address_to_export(server: Server) -> None:
+    """`mandate dev --port N` says how other terminals reach it, and the line it prints works as printed."""
+    printed = re.findall(r"export TEMPORAL_ADDRESS=(\S+)", _dev_said(server, "Ctrl-C to stop."))
+    assert printed == [f"127.0.0.1:{server.port}"], server.log.read_text(errors="replace")
+    env = {**server.env, "TEMPORAL_ADDRESS": printed[0]}
+    listed = _exec([MANDATE, "pending", "--json"], server.cwd, env)
+    assert listed.returncode == 0 and isinstance(json.loads(listed.stdout), list), listed.stderr
+
+
+def test_a_connection_failure_is_one_whole_sentence(server: Server) -> None:
+    """Nothing listening, an unknown host, a port that is not Temporal's, an address that is not one: each
+    is one `error:` line that says where the CLI looked and why there, what went wrong in words (never
+    the SDK core's debug struct, never cut mid-word), and what to do."""
+    nobody = f"127.0.0.1:{_free_port()}"
+    cases = [
+        ({"TEMPORAL_ADDRESS": nobody}, None, f"cannot reach Temporal at {nobody} (from TEMPORAL_ADDRESS): nothing listens there"),
+        ({}, nobody, f"cannot reach Temporal at {nobody} (given by --address): nothing listens there"),
+        ({}, "no-such-host.invalid:7233", "that host name does not resolve"),
+        ({}, f"127.0.0.1:{_ui_port(server)}", "did not answer as a Temporal frontend"),
+        ({}, "bad address", "'bad address' (given by --address) is not an address"),
+    ]
+    for more, address, expected in cases:
+        cmd = [MANDATE, "pending", *(["--address", address] if address else [])]
+        r = _exec(cmd, server.cwd, {**server.env, **more}, timeout=60)
+        line = one_line_error(Result(cmd, r.returncode, r.stdout, r.stderr))
+        assert expected in line, line
+        assert not re.search(r"tonic|Os \{|ConnectError|\(Transport", line), line
+        if "cannot reach" in line:
+            assert line.endswith("(`mandate dev --port N` prints the line to export)"), line
+            assert "`mandate dev`" in line, line
+
+
+def _dev_said(server: Server, text: str) -> str:
+    """What the module's `mandate dev` printed, once it has printed ``text`` (its server answers before
+    it has told its story)."""
+
+    def printed() -> str | None:
+        out = server.log.read_text(errors="replace")
+        return out if text in out else None
+
+    return wait_for(f"`mandate dev` to print {text!r}", printed)
+
+
+def _ui_port(server: Server) -> int:
+    """The Web UI's port of the module's `mandate dev` (HTTP, not gRPC), from what it printed."""
+    found = re.search(r"Web UI: http://localhost:(\d+)/", _dev_said(server, "Ctrl-C to stop."))
+    assert found, server.log.read_text(errors="replace")
+    return int(found.group(1))
+
+
 # --------------------------------------------------------------------------- 6. setup
 
 
@@ -743,12 +803,14 @@ def test_status_without_a_worker_says_what_temporal_says(server: Server) -> None
     )
     assert started.returncode == 0, started.stderr
 
-    began = time.monotonic()
     running = cli(server, "status", workflow_id)
     assert running.ok, running
-    assert time.monotonic() - began < 15, "no worker: answered from describe, not after a query timeout"
     assert running.stdout.splitlines()[0].endswith("state running"), running.stdout
-    assert f"no worker polls task queue '{queue}'" in " ".join(running.stdout.split()), running.stdout
+    # Answered from describe and the task queue's pollers, not after a status query that timed out: the
+    # two say different things (mandate.api.runs.get_status), so no clock is needed to tell them apart.
+    said = " ".join(running.stdout.split())
+    assert f"no worker polls task queue '{queue}'" in said, running.stdout
+    assert "did not answer" not in said and "within" not in said, running.stdout
 
     assert temporal(server, "workflow", "terminate", "--workflow-id", workflow_id).returncode == 0
     closed = cli(server, "status", workflow_id, "--json")

@@ -77,6 +77,7 @@ async def tell(
     ui_port: int,
     keep_serving: bool,
 ) -> None:
+    from mandate.cli.serve import reach_hint
     from mandate.worker import build_worker, start_dev_server
 
     if AGENT not in charters:
@@ -92,6 +93,9 @@ async def tell(
     env = await start_dev_server(db=settings.server_db, port=port, ui_port=ui_port, log=log)
     client = env.client
     console.print(f"  Temporal on localhost:{port}, Web UI on http://localhost:{ui_port}; its log: {esc(log)}")
+    hint = reach_hint(port) if keep_serving else None
+    if hint:
+        console.print(f"  {hint}")
     try:
         async with build_worker(
             client, task_queue=settings.task_queue, charters=charters, workflows=workflows  # type: ignore[arg-type]

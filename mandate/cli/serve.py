@@ -66,6 +66,9 @@ def dev(
             )
             await start_monitors(env.client, served, task_queue=settings.task_queue)
             console.print(f"Temporal dev server on localhost:{port} (state in {esc(db_path)}, log in {esc(log)})")
+            hint = reach_hint(port)
+            if hint:
+                console.print(hint)
             console.print(f"Web UI: http://localhost:{ui_port}/namespaces/default/workflows")
             console.print(
                 f"worker on task queue {esc(repr(settings.task_queue))} serving: {esc(', '.join(sorted(served)))}"
@@ -77,6 +80,17 @@ def dev(
         console.print("stopped.")
 
     run(main)
+
+
+def reach_hint(port: int) -> str | None:
+    """The line other terminals need to reach a dev server on ``port``, unless they reach it without one
+    (the CLI's default address is ``localhost:7233``, or TEMPORAL_ADDRESS / a temporal.toml profile)."""
+    from mandate.client import DEFAULT_ADDRESS, connect_config
+
+    here = connect_config()["target_host"]
+    if port == int(DEFAULT_ADDRESS.rpartition(":")[2]) and here in (DEFAULT_ADDRESS, f"127.0.0.1:{port}"):
+        return None
+    return f"in another terminal, point the CLI at it: export TEMPORAL_ADDRESS=127.0.0.1:{port}"
 
 
 @app.command(name="worker")
