@@ -103,6 +103,14 @@ MANDATE = executable("mandate")
 TEMPORAL = executable("temporal")
 
 
+def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+    """The one ``error: `` line a CLI command that failed (exit 1) printed, and nothing else."""
+    assert done.returncode == 1, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    return lines[0]
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

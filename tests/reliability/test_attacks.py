@@ -29,6 +29,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from mandate.converter import mandate_data_converter
 from tests.reliability._harness import MANDATE, TEMPORAL, Stack, eventually
+from tests.reliability._harness import one_error_line as _one_line
 
 RAJ, SAM, QI, BOB = "raj@example.com", "sam@example.com", "qi@example.com", "bob@example.com"
 AGENT_SA = SearchAttributeKey.for_keyword("MandateAgent")
@@ -79,13 +80,6 @@ async def secured(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sec
         yield Secured(st=st, keys_file=keys_file, legit=legit, attacker=attacker)
     finally:
         st.close()
-
-
-def _one_line(done: subprocess.CompletedProcess[str]) -> str:
-    assert done.returncode == 1, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
-    return lines[0]
 
 
 # ------------------------------------------------------------------------- 1. tools obey any caller

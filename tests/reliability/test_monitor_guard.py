@@ -32,6 +32,7 @@ from mandate.converter import mandate_data_converter
 from mandate.run import AgentRunInput
 from mandate.signer import Signer
 from tests.reliability._harness import AGENT, BOB, MANDATE, SAM, TEMPORAL, Stack, WorkerProc, eventually
+from tests.reliability._harness import one_error_line as _one_line
 
 MONITOR_ID = monitor_id(AGENT)
 
@@ -129,13 +130,6 @@ async def guarded(tmp_path: Path) -> AsyncIterator[Guarded]:
         yield Guarded(st=st, legit=legit, attacker=attacker)
     finally:
         st.close()
-
-
-def _one_line(done: subprocess.CompletedProcess[str]) -> str:
-    assert done.returncode == 1, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
-    return lines[0]
 
 
 # ------------------------------------------------------------------- the monitor, terminated
