@@ -57,10 +57,29 @@ def _executable(name: str) -> str:
     return found
 
 
-@pytest.fixture(scope="session")
-def mandate_home() -> Iterator[Path]:
+@pytest.fixture(scope="session", autouse=True)
+def _session_home() -> Iterator[Path]:
     yield _HOME
     shutil.rmtree(_HOME, ignore_errors=True)
+
+
+@pytest.fixture
+def fresh_shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A MANDATE_HOME of this test's own: a shop database seeded afresh, so no test's refund depends on
+    which tests ran before it, and the demo keys `mandate dev` would make there (keys are read from
+    MANDATE_HOME too). For tests whose worker runs in this process, whose tools read MANDATE_HOME on every
+    call; a module's shared stack (tests/reliability) keeps the session's keys and a shop of its own.
+    A module takes it with ``pytestmark = pytest.mark.usefixtures("fresh_shop")``."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("MANDATE_HOME", str(home))
+    ensure_demo_keys(DEMO_PEOPLE)
+    return home
+
+
+@pytest.fixture
+def mandate_home(fresh_shop: Path) -> Path:
+    """This test's MANDATE_HOME (``fresh_shop``), where its shop database is."""
+    return fresh_shop
 
 
 @pytest_asyncio.fixture(scope="session")

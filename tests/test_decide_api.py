@@ -31,6 +31,9 @@ from mandate.errors import DecisionRefusedError
 from mandate.worker import build_worker
 from tests.helpers import start_refund, status_of, wait_pending
 
+# Each test refunds from a shop of its own: none depends on which orders an earlier test refunded.
+pytestmark = pytest.mark.usefixtures("fresh_shop")
+
 RAJ = "raj@example.com"
 COMPLETED = "workflow execution already completed"
 

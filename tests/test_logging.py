@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 import logging
 
+import pytest
+
 from mandate.logging import configure_logging
 from mandate.worker import build_worker
 from tests.helpers import finished, signed_decision, start_refund, wait_pending
+
+# Each test refunds from a shop of its own: none depends on which orders an earlier test refunded.
+pytestmark = pytest.mark.usefixtures("fresh_shop")
 
 
 async def test_json_logs_bind_run_context(client, task_queue, workflow_id, charters, capsys):

@@ -10,6 +10,9 @@ from mandate.worker import build_worker
 from tests.helpers import finished
 from tests.model_scripts import AGENT, Script, answer, charters_with
 
+# Each test refunds from a shop of its own: none depends on which orders an earlier test refunded.
+pytestmark = pytest.mark.usefixtures("fresh_shop")
+
 BOB = "bob@example.com"
 ORDER = 1009
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -25,6 +26,9 @@ from tests.helpers import (
     status_of,
     wait_pending,
 )
+
+# Each test refunds from a shop of its own: none depends on which orders an earlier test refunded.
+pytestmark = pytest.mark.usefixtures("fresh_shop")
 
 CFO = "cfo@example.com"
 
