@@ -27,6 +27,9 @@ from tests.helpers import (
     wait_pending,
 )
 
+# Each test refunds from a shop of its own: none depends on which orders an earlier test refunded.
+pytestmark = pytest.mark.usefixtures("fresh_shop")
+
 RAJ, SAM, QI, BOB = "raj@example.com", "sam@example.com", "qi@example.com", "bob@example.com"
 
 

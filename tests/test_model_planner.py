@@ -7,6 +7,7 @@ shipped charter pointed at it, and checks both sides: what the run did, and what
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from pydantic_ai.exceptions import (
     ModelServerError,
 )
 from pydantic_ai.messages import ModelResponse, ToolReturnPart
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
 from mandate import api
@@ -28,6 +30,9 @@ from mandate.worker import build_worker
 from mandate.workflows.support_agent import SupportAgent
 from tests.helpers import finished, scheduled_activities, status_of, wait_pending
 from tests.model_scripts import AGENT, Script, answer, call, calls, charters_with
+
+# Each test refunds from a shop of its own: none depends on which orders an earlier test refunded.
+pytestmark = pytest.mark.usefixtures("fresh_shop")
 
 RAJ, QI, BOB = "raj@example.com", "qi@example.com", "bob@example.com"
 ORDER = 1009  # looked up and written to by notify_customer only: never refunded here
@@ -231,10 +236,31 @@ async def test_provider_errors_are_retried_honouring_retry_after(client, task_qu
         result = await finished(handle)
 
     assert result.outcome == "answered" and len(script.attempts) == 3
+    # What the history recorded, not how long this machine took: the step's retry policy (2 s, doubling,
+    # so 4 s before the third attempt), and the delay the failure before the third attempt asked for in its
+    # place, the provider's Retry-After.
+    events = [e async for e in handle.fetch_history_events()]
+    scheduled = {
+        e.event_id: e.activity_task_scheduled_event_attributes
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    }
+    steps = [
+        e.activity_task_started_event_attributes
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+        and scheduled[e.activity_task_started_event_attributes.scheduled_event_id].activity_type.name
+        == MODEL_STEP_ACTIVITY
+    ]
+    first = steps[0]
+    policy = scheduled[first.scheduled_event_id].retry_policy
+    assert (policy.initial_interval.ToTimedelta(), policy.backoff_coefficient) == (timedelta(seconds=2), 2.0)
+    assert first.attempt == 3, first
+    failure = first.last_failure.application_failure_info
+    assert "429" in first.last_failure.message and failure.next_retry_delay.ToTimedelta() == timedelta(seconds=3)
+    # Lower bounds only: a busy machine makes a wait longer, never shorter.
     first_wait, second_wait = (b - a for a, b in zip(script.attempts, script.attempts[1:], strict=False))
-    assert first_wait >= 1.9  # the retry policy's first interval, 2 s
-    # the provider's Retry-After: 3 replaced the policy's next interval (4 s)
-    assert 2.9 <= second_wait < 3.9
+    assert first_wait >= 1.9 and second_wait >= 2.9
 
 
 async def test_a_refused_request_fails_the_run_with_its_reason_and_no_key(client, task_queue, workflow_id, monkeypatch):
