@@ -83,10 +83,11 @@ class Proof:
         statement = payload.statement
         if statement is None:
             if signature_required(self.charter, request):
+                who, also = request.decider(payload.approver)
                 raise Refused(
                     f"{request.tool} needs a signed decision: `mandate {kind.value}` signs with your key; in the "
                     f"Web UI paste the output of `mandate sign {self.run.workflow_id} --request {request.id} "
-                    f"--as you@example.com --decision {kind.value}`"
+                    f"--as {who} --decision {kind.value}`{also}"
                 )
             return Proven(who=payload.approver, reason=payload.reason, statement=None, verified=False)
         if payload.approver and not same_person(payload.approver, statement.signer):

@@ -129,6 +129,14 @@ class ApprovalRequest(BaseModel):
         """Who may decide it now."""
         return [*self.approvers, *self.escalate_to] if self.escalated else list(self.approvers)
 
+    def decider(self, named: str | None = None) -> tuple[str, str]:
+        """For a hint's ``--as``: ``named`` when they may decide this, else the first eligible approver; and
+        a note naming the others who may (empty when there are none)."""
+        eligible = self.eligible
+        who = next((p for p in eligible if named and same_person(p, named)), eligible[0] if eligible else "APPROVER")
+        others = [p for p in eligible if p != who]
+        return who, f" ({', '.join(others)} may decide it too)" if others else ""
+
 
 class DecisionContext(BaseModel):
     """What a client signs a decision against, from one ``decision_context`` query of the run.

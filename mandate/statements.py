@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import Annotated, Any, Literal
 
 from cryptography.exceptions import InvalidSignature
@@ -196,5 +196,10 @@ def verify_statement(
     for field, wanted in expect.items():
         got = getattr(content, field)
         if got != wanted:
-            raise StatementRefused(f"the statement is for {field} {got!r}, not {wanted!r}")
+            raise StatementRefused(f"the statement is for {field} {_shown(got)}, not {_shown(wanted)}")
     return content
+
+
+def _shown(value: Any) -> str:
+    """A field's value in a message: an enum by its value (``'reject'``, never ``<Act.REJECT: 'reject'>``)."""
+    return repr(value.value if isinstance(value, Enum) else value)

@@ -52,15 +52,44 @@ async def test_the_ui_lists_approve_reject_and_kill_by_name(client, worker, task
         handle = await start_refund(client, task_queue, workflow_id, 1032)
         await wait_pending(handle, "issue_refund")
         metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+        await handle.signal("aprove", {"approver": RAJ})  # the dynamic handler is still there: refused, recorded
+        status = await eventually(lambda: _refused_at_least(handle, 1), what="the misspelt signal refused")
         await handle.signal(Signal.REJECT, await signed_decision(handle, SAM, approve=False, reason="no"))
         await handle.result()
 
-    named = {s.name: s.description for s in metadata.definition.signal_definitions if s.name}
-    assert set(named) == {"approve", "reject", "kill"}
-    assert "mandate sign" in named["approve"] and "mandate sign" in named["reject"]
+    # "Send a Signal" offers exactly what an operator may send: each named, each with a short description
+    # of its own (no nameless, pre-selected entry for the dynamic handler, with nothing it could send).
+    signals = metadata.definition.signal_definitions
+    assert [s.name for s in signals] == ["approve", "kill", "reject"]
+    assert all(s.name and s.description and len(s.description) <= 120 for s in signals), signals
+    named = {s.name: s.description for s in signals}
+    assert "mandate sign" in named["approve"] and "--decision approve" in named["approve"]
+    assert "mandate sign" in named["reject"] and "--decision reject --reason" in named["reject"]
+    assert "--decision approve" not in named["reject"]
     assert "stop/go owner's signed kill" in named["kill"]
-    assert [s for s in metadata.definition.signal_definitions if not s.name], "unknown names still have a handler"
-    assert "`approve` or `reject`" in metadata.current_details
+    assert status.refused[0].kind == "aprove" and "unknown signal 'aprove'" in status.refused[0].reason
+
+    # The current details (the UI's "User Metadata" tab) name the request's own approvers.
+    details = metadata.current_details
+    assert "`approve` or `reject`" in details
+    assert "--request r1 --as raj@example.com --decision approve" in details and "you@example.com" not in details
+    assert "(sam@example.com may decide it too)" in details
+
+
+async def test_a_statement_for_the_other_act_is_refused_naming_both_acts(client, worker, task_queue, workflow_id):
+    """An approval pasted into ``reject`` (what the one help text both signals had led to) is refused; the
+    reason names the acts by value, never as an enum's repr."""
+    async with worker:
+        handle = await start_refund(client, task_queue, workflow_id, 1033)
+        await wait_pending(handle, "issue_refund")
+        await handle.signal(Signal.REJECT, await signed_decision(handle, SAM, reason="looks fine"))
+        status = await eventually(lambda: _refused_at_least(handle, 1), what="the approval sent as reject refused")
+        await handle.signal(Signal.REJECT, await signed_decision(handle, SAM, approve=False, reason="no"))
+        result = await handle.result()
+    reason = status.refused[0].reason
+    assert "the statement is for act 'approve', not 'reject'" in reason, reason
+    assert "<" not in reason and "Act." not in reason, reason
+    assert result.outcome == "refund_rejected"
 
 
 async def _refused_at_least(handle, n: int):

@@ -97,4 +97,7 @@ def test_a_malformed_keys_file_is_one_line_naming_it(home: Path) -> None:
 def test_no_key_for_a_person_is_a_clear_error(home: Path) -> None:
     with pytest.raises(KeysError) as err:
         Signer.of("raj@example.com")
-    assert "no signing key for raj@example.com on this machine; make one with `mandate keys new --as raj@example.com`" in str(err.value)
+    assert str(err.value) == (
+        "no signing key for raj@example.com on this machine; run `mandate keys new --as raj@example.com`, "
+        "then the risk owner adds the entry it prints"
+    )

@@ -23,16 +23,14 @@ from mandate.converter import Undecodable
 from mandate.decisions import Channel, RefusedDecision
 from mandate.errors import Refused
 
-__all__ = ["DECISION_HELP", "KILL_HELP", "UNKNOWN_HELP", "one_input", "unknown", "describe", "Refusals"]
+__all__ = ["APPROVE_HELP", "REJECT_HELP", "KILL_HELP", "one_input", "unknown", "describe", "Refusals"]
 
-DECISION_HELP = (
-    "one JSON object: the signed decision `mandate sign WORKFLOW_ID --as you@example.com --decision approve` "
-    'prints (or, where the charter accepts unsigned decisions, {"request_id": "r1", "approver": "you@example.com"})'
+# What the Web UI's "Send a Signal" shows beside each name (metadata only: a change does not touch replay).
+APPROVE_HELP = "Approve a pending request: paste what `mandate sign WORKFLOW_ID --as APPROVER --decision approve` prints"
+REJECT_HELP = (
+    "Reject a pending request: paste what `mandate sign WORKFLOW_ID --as APPROVER --decision reject --reason WHY` prints"
 )
-KILL_HELP = "one JSON object: the stop/go owner's signed kill statement"
-UNKNOWN_HELP = (
-    f"any other name is refused and recorded; approve / reject: {DECISION_HELP}; kill: {KILL_HELP}"
-)
+KILL_HELP = "Stop this run: the stop/go owner's signed kill statement for it, as one JSON object"
 #: Refused signals kept in full; beyond that only counted, so junk cannot grow a run's memory unbounded.
 KEEP_REFUSED = 50
 

@@ -2,7 +2,8 @@
 
 Its search attributes (``mandate.search_attributes``: "waiting on me" is
 ``MandatePendingApprovals > 0 AND MandateApprovers = 'me'``) and the UI's "current details" (what waits
-for a person and how to decide it there). A change is noted, and written where the run waits: once per
+for a person and how to decide it there, under the UI's "User Metadata" tab), and the signals its "Send a
+Signal" lists: the named ones only (``answer_metadata_query``). A change is noted, and written where the run waits: once per
 workflow task and only what changed when the run's protocol coalesces (``_protocol``), at once
 otherwise, as runs recorded before that did.
 """
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from temporalio import workflow
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.common import SearchAttributeUpdate, TypedSearchAttributes
 
 from mandate import search_attributes as sa
@@ -21,7 +23,10 @@ from mandate.contract import Signal
 from mandate.decisions import ApprovalRequest
 from mandate.run import RunState
 
-__all__ = ["RunFacts", "Visibility", "how_to_decide"]
+__all__ = ["RunFacts", "Visibility", "how_to_decide", "METADATA_QUERY"]
+
+#: The built-in query the Web UI reads a run's signal list and current details from.
+METADATA_QUERY = "__temporal_workflow_metadata"
 
 
 @dataclass(frozen=True)
@@ -44,13 +49,13 @@ def how_to_decide(pending: list[ApprovalRequest]) -> str:
     lines = ["**Waiting for a person**", ""]
     for r in pending:
         lines.append(f"- `{r.id}` {r.tool} `{r.args_hash[:19]}…`, approvers: {', '.join(r.eligible)}")
-    first = pending[0].id
+    first = pending[0]
+    who, also = first.decider()
     lines += [
         "",
         f'To decide here: "Send a Signal", choose `{Signal.APPROVE.value}` or `{Signal.REJECT.value}`, and paste '
-        f"as its input what `mandate sign <workflow id> --request {first} --as you@example.com --decision approve` "
-        "prints (a decision signed with your key). Or `mandate approve <workflow id> --request " + first
-        + " --as you@example.com`.",
+        f"as its input what `mandate sign <workflow id> --request {first.id} --as {who} --decision approve` "
+        f"prints (signed with {who}'s key){also}. Or `mandate approve <workflow id> --request {first.id} --as {who}`.",
     ]
     return "\n".join(lines)
 
@@ -63,6 +68,20 @@ class Visibility:
         self._published: dict[str, Any] = {}
         self._dirty = False
         self.coalesce = False
+        self._sdk_metadata = workflow.get_query_handler(METADATA_QUERY)
+        if self._sdk_metadata is not None:
+            workflow.set_query_handler(METADATA_QUERY, self.answer_metadata_query)
+
+    def answer_metadata_query(self) -> WorkflowMetadata:
+        """The SDK's answer without the dynamic signal handler: it has no name, so the UI listed it by its
+        description, pre-selected, with nothing it could send. A query handler issues no command: replay
+        is unaffected."""
+        assert self._sdk_metadata is not None
+        answer: WorkflowMetadata = self._sdk_metadata()
+        named = [d for d in answer.definition.signal_definitions if d.name]
+        del answer.definition.signal_definitions[:]
+        answer.definition.signal_definitions.extend(named)
+        return answer
 
     def coalesce_from(self, start: TypedSearchAttributes) -> None:
         """Write at the run's waits from now on, knowing what the start set (``mandate start`` sets most)."""

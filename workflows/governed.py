@@ -89,12 +89,12 @@ class GovernedAgent:
 
     # ------------------------------------------------ signals: the Web UI, `temporal workflow signal`
 
-    @workflow.signal(name=Signal.APPROVE, description=_signals.DECISION_HELP)
+    @workflow.signal(name=Signal.APPROVE, description=_signals.APPROVE_HELP)
     def approve(self, *inputs: Any) -> None:
         """Approve a pending request; a refusal cannot answer its sender, so it is recorded."""
         self._inbox.decision_signal(DecisionKind.APPROVE, inputs, workflow.now())
 
-    @workflow.signal(name=Signal.REJECT, description=_signals.DECISION_HELP)
+    @workflow.signal(name=Signal.REJECT, description=_signals.REJECT_HELP)
     def reject(self, *inputs: Any) -> None:
         """Reject a pending request (a reason is required); a refusal is recorded."""
         self._inbox.decision_signal(DecisionKind.REJECT, inputs, workflow.now())
@@ -104,9 +104,9 @@ class GovernedAgent:
         """Stop the run, if sent by the stop/go owner or the monitor; a refusal is recorded."""
         self._inbox.kill_signal(inputs, workflow.now())
 
-    @workflow.signal(dynamic=True, description=_signals.UNKNOWN_HELP)
+    @workflow.signal(dynamic=True)
     def unknown_signal(self, name: str, inputs: Sequence[RawValue]) -> None:
-        """Any other name (a misspelt ``aprove``): refused and recorded, never dropped by the SDK."""
+        """Any other name (a misspelt ``aprove``): refused and recorded, never dropped; not in the UI's signal list."""
         self._inbox.unknown_signal(name, inputs, workflow.now())
 
     # ---------------------------------------------------------------------- updates: the CLI
