@@ -44,9 +44,9 @@ class Signer:
         if key_id is not None:
             held = [k for k in held if k.key_id == key_id]
         if not held:
-            raise KeysError(
-                f"no signing key for {person} on this machine; make one with `mandate keys new --as {person}` "
-                "and have the risk owner add its public entry to the keys file"
+            raise KeysError(  # the cause first, then the one command that fixes it
+                f"no signing key for {person} on this machine; run `mandate keys new --as {person}`, "
+                "then the risk owner adds the entry it prints"
             )
         listed = load_keys()
         for key in held:

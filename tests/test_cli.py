@@ -27,7 +27,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,7 @@ WAIT = 30.0  # a run reaching a state
 CALL_TIMEOUT = 60.0  # one CLI call
 
 ID_RE = re.compile(r"^refund-agent-[0-9a-f]{12}$")
+DEMO_KEY_MADE = "made a demo signing key for bob@example.com (demo keys file: anyone gets one on first use)\n"
 CRASH_CODES = {-signal.SIGABRT, -signal.SIGSEGV, 128 + signal.SIGABRT, 128 + signal.SIGSEGV}
 
 pytestmark = pytest.mark.skipif(
@@ -340,7 +341,8 @@ def test_start_prints_the_workflow_id_and_the_request_shows_everywhere(
     assert r.ok, r
     assert r.stdout.endswith("\n") and len(r.stdout.splitlines()) == 1, r
     assert r.stdout.strip() == run_1003.workflow_id
-    assert r.stderr.strip() == "", r
+    # bob@example.com is named in no charter, so `mandate dev` made no key for him: this first start did.
+    assert r.stderr == DEMO_KEY_MADE, r
     workflow_id = run_1003.workflow_id
 
     def pending_item() -> dict[str, Any] | None:
@@ -488,6 +490,29 @@ def test_approve_refuses_outsiders_and_self_approval_then_update_and_signal_comp
     # Nothing is left to decide on a finished run: one line, not a hang or a traceback.
     line = one_line_error(cli(server, "approve", workflow_id, "--as", "raj@example.com"))
     assert workflow_id in line, line
+
+
+def test_a_decision_without_the_approvers_key_says_the_cause_then_the_command(server: Server, tmp_path: Path) -> None:
+    """On a machine that holds no key for the approver, and whose keys file is not a demo file (so none is
+    made on first use), the decision is refused in one short line: the cause, then the one fix."""
+    r, workflow_id = start_refund(server, 1013)
+    assert r.stderr in ("", DEMO_KEY_MADE), r  # bob's demo key is made, and said, at his first start only
+    wait_pending_tool(server, workflow_id, "issue_refund")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keys.toml").write_text("# the risk owner's keys file, with no entry yet\n")
+    away = replace(server, env={**server.env, "MANDATE_HOME": str(elsewhere), "MANDATE_KEYS": str(elsewhere / "keys.toml")})
+
+    for command in (["approve", workflow_id], ["sign", workflow_id, "--decision", "approve"]):
+        line = one_line_error(cli(away, *command, "--as", "raj@example.com", retry=False))
+        assert line.startswith("error: no signing key for raj@example.com on this machine; "), line
+        assert "`mandate keys new --as raj@example.com`" in line and "risk owner adds the entry it prints" in line
+        assert len(line) <= 160, (len(line), line)
+
+    status = status_json(server, workflow_id)
+    assert status["decisions"] == [] and [p["id"] for p in status["pending"]] == ["r1"], status
+    r = cli(server, "reject", workflow_id, "--as", "sam@example.com", "--reason", "test cleanup", retry=False)
+    assert r.ok, r
 
 
 # --------------------------------------------------------------------------- 3. reject

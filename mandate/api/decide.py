@@ -104,7 +104,7 @@ async def decide(
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
-        raise DecisionRefusedError(f"{message} ({no_key})" if no_key else message) from None
+        raise DecisionRefusedError(no_key if no_key and "needs a signed decision" in message else message) from None
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError, RPCError) as err:
         # The answer was lost, not necessarily the decision: a busy server can drop the reply to an
         # update a worker has applied (and the run may have finished since). Ask the run itself.
@@ -240,7 +240,7 @@ def _signed(
     """The decision signed with ``approver``'s key, bound to the run, the request and its arguments.
 
     With no key for ``approver`` on this machine the decision goes unsigned (a tool whose charter accepts
-    that takes it); the second value then says why, for the refusal of a tool that does not.
+    that takes it); the second value then says why, and is the whole refusal of a tool that does not.
     """
     try:
         signer = Signer.of(approver)

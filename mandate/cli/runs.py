@@ -10,6 +10,7 @@ import typer
 from mandate import api
 from mandate.cli._agents import catalogue, charters_of
 from mandate.cli._render import plain, print_json, show_pending
+from mandate.cli._safe import safe_text
 from mandate.cli._status import show_record, show_status
 from mandate.cli.app import AddressOpt, AppOpt, ChartersOpt, JsonOpt, app, client, fail, run
 from mandate.settings import load_settings
@@ -36,6 +37,7 @@ def start(
         fail("--requested-by must name a person")
     served = charters_of(catalogue(apps, charters))
     settings = load_settings()
+    held = _keys_of(requested_by)
 
     async def main() -> str:
         return await api.start_agent(
@@ -49,6 +51,21 @@ def start(
         )
 
     plain(run(main))
+    # The start is signed with the requester's key; a demo keys file gives anyone one on first use: say so.
+    if _keys_of(requested_by) - held:
+        shown = safe_text(requested_by.strip())
+        typer.echo(f"made a demo signing key for {shown} (demo keys file: anyone gets one on first use)", err=True)
+
+
+def _keys_of(person: str) -> set[str]:
+    """The ids of the keys this machine holds for ``person``."""
+    from mandate.errors import MandateError
+    from mandate.keys import local_keys
+
+    try:
+        return {key.key_id for key in local_keys(person.strip())}
+    except MandateError as err:
+        fail(str(err))
 
 
 @app.command()
