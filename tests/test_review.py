@@ -173,6 +173,70 @@ def test_cli_replay_says_clean_or_diverged(tmp_path: Path):
     assert re.search(r"event \d+|Activity|delete_customer|check_refund_policy", last), last
 
 
+def test_a_divergence_is_one_sentence_and_the_sdks_own_text_waits_behind_verbose(tmp_path: Path):
+    """Today's code (tests/changed_agents.py) checks the policy before it looks the order up: `mandate
+    replay` says so in one sentence, in the run's own words, with none of the SDK core's internals."""
+    data = json.loads((HISTORIES / "refund-approved.json").read_text())
+    data["events"][0]["workflowExecutionStartedEventAttributes"]["workflowType"]["name"] = "RefundAgentPolicyFirst"
+    path = tmp_path / "h.json"  # named unlike the run: the run is named by its own id
+    path.write_text(json.dumps(data))
+    report = tmp_path / "r.md"
+    command = [MANDATE, "replay", "--history", str(path), "--app", "tests.changed_agents", "--report", str(report)]
+    sentence = (
+        "error: nondeterminism: refund-approved diverges from today's code: step 1: the history has activity "
+        "lookup_order scheduled at event 10; today's code scheduled check_refund_policy"
+    )
+    repo = HISTORIES.parent.parent
+
+    said = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=repo)
+    assert said.returncode == 1, said.stderr
+    assert said.stderr == sentence + "\n"
+    everything = said.stdout + said.stderr + report.read_text()
+    assert "\x1b" not in everything and "TMPRL1100" not in everything and "Machine" not in everything
+    assert f"does NOT reproduce this run: {sentence.split('code: ', 1)[1]}." in report.read_text()
+
+    verbose = subprocess.run([*command, "--verbose"], capture_output=True, text=True, timeout=120, cwd=repo)
+    assert verbose.returncode == 1 and verbose.stderr.splitlines()[-1] == sentence, verbose.stderr
+    raw = "[TMPRL1100] Nondeterminism error: Activity type of scheduled event 'lookup_order' does not match"
+    assert raw in verbose.stderr and "Traceback" not in verbose.stderr
+
+    as_json = subprocess.run([*command[:-2], "--json"], capture_output=True, text=True, timeout=120, cwd=repo)
+    verdict = json.loads(as_json.stdout)
+    assert (verdict["workflow_id"], verdict["replays_cleanly"]) == ("refund-approved", False)
+    assert verdict["failure"] == sentence.split("code: ", 1)[1] and "detail" not in verdict
+
+
+@pytest.mark.parametrize(
+    ("workflow_type", "sentence"),
+    [
+        (
+            "RefundAgentDeleteFirst",
+            "step 1: the history has activity lookup_order scheduled at event 10; today's code blocked "
+            "delete_user (no such tool is registered)",
+        ),
+        (
+            "RefundAgentStopEarly",
+            "step 2: the history has activity check_refund_policy scheduled at event 16; today's code ended the "
+            "run as looked_up",
+        ),
+        (
+            "RefundAgentOneMore",
+            "step 5: the history has a search-attribute update at event 57; today's code scheduled lookup_order",
+        ),
+    ],
+)
+async def test_each_way_of_leaving_the_history_is_said_in_the_runs_words(workflow_type: str, sentence: str):
+    """The core names a state machine and one event ("UpsertWorkflowSearchAttributesMachine does not handle
+    HistoryEvent(id: 10, …)"); the sentence says what that was in the run: the step, the call, the end."""
+    from tests.changed_agents import CHANGED
+
+    data = json.loads((HISTORIES / "refund-approved.json").read_text())
+    data["events"][0]["workflowExecutionStartedEventAttributes"]["workflowType"]["name"] = workflow_type
+    outcome = await replay_history(WorkflowHistory.from_json("refund-approved", data), CHANGED)
+    assert not outcome.reproduced and outcome.failure == sentence, outcome.detail
+    assert outcome.detail and "TMPRL1100" in outcome.detail
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [("not json", "not JSON"), ('{"events": []}', "no events"), ("[1, 2]", "is the history complete")],

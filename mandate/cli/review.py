@@ -44,6 +44,9 @@ def replay(
     as_json: Annotated[
         bool, typer.Option("--json", help="print the verdict as JSON (the report goes only to --report)")
     ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="also print the SDK's own text of a divergence, and its core's log")
+    ] = False,
     address: AddressOpt = None,
     apps: AppOpt = None,
 ) -> None:
@@ -68,7 +71,7 @@ def replay(
             fail(f"--since: {err}")
 
         async def bulk() -> Any:
-            return await replay_recent(await client(address), agent, window, workflows)
+            return await replay_recent(await client(address), agent, window, workflows, verbose=verbose)
 
         summary = run(bulk)
         if as_json:
@@ -78,7 +81,10 @@ def replay(
                     "since": summary.since.isoformat(),
                     "replayed": summary.replayed,
                     "clean": summary.clean,
-                    "failures": [{"workflow_id": wf, "failure": why} for wf, why in summary.failures],
+                    "failures": [
+                        {"workflow_id": wf, "failure": why, **({"detail": summary.details[wf]} if verbose else {})}
+                        for wf, why in summary.failures
+                    ],
                 }
             )
             if summary.failures:
@@ -90,6 +96,8 @@ def replay(
         )
         for wf, why in summary.failures:
             console.print(f"  [red]diverges[/] {esc(wf)}: {esc(why[:300])}")
+            if verbose:
+                console.print(f"    {esc(summary.details[wf])}")
         if summary.failures:
             raise typer.Exit(1)
         return
@@ -101,7 +109,7 @@ def replay(
         else:
             connected = await client(address)
             events = await fetch_history(connected, workflow_id or "")
-        outcome = await replay_history(events, workflows)
+        outcome = await replay_history(events, workflows, verbose=verbose)
         if history is None and outcome.status and outcome.status.killed:
             evidence = await kill_evidence(connected, outcome.status.agent, outcome.workflow_id)
         return outcome, build_report(events, outcome, evidence)
@@ -117,6 +125,7 @@ def replay(
                 "workflow_type": outcome.workflow_type,
                 "replays_cleanly": outcome.reproduced,
                 "failure": outcome.failure,
+                **({"detail": outcome.detail} if verbose else {}),
                 "report": str(report) if report is not None else None,
             }
         )
@@ -132,5 +141,7 @@ def replay(
     if outcome.reproduced:
         typer.echo(f"replay: {safe_text(outcome.workflow_id)} replays cleanly against today's code", err=True)
     else:
+        if verbose and outcome.detail:
+            typer.echo(f"detail: {safe_text(outcome.detail)}", err=True)
         error_line(f"nondeterminism: {outcome.workflow_id} diverges from today's code: {outcome.failure}")
         raise typer.Exit(1)

@@ -24,6 +24,7 @@ def load_history_file(path: str | Path) -> WorkflowHistory:
         raise HistoryFileError(f"{path}: not JSON ({str(err).splitlines()[0]})") from None
     if isinstance(data, list):
         data = {"events": data}
+    named = data.get("workflowId") if isinstance(data, dict) else None
     if isinstance(data, dict) and "history" in data and "events" not in data:
         data = data["history"]  # some exports wrap the history
     if not isinstance(data, dict) or not isinstance(data.get("events"), list) or not data["events"]:
@@ -34,7 +35,9 @@ def load_history_file(path: str | Path) -> WorkflowHistory:
         raise HistoryFileError(
             f"{path}: the first event is not the workflow's start; is the history complete?"
         )
-    workflow_id = path.stem
+    # The run's own id (the start records it; else the export names it): a file named h.json is not run "h",
+    # and the decisions signed for the run verify only against its id.
+    workflow_id = next((str(i) for i in (attrs.get("workflowId"), named) if isinstance(i, str) and i), path.stem)
     try:
         return WorkflowHistory.from_json(workflow_id, data)
     except Exception as err:  # noqa: BLE001  (protobuf's parse errors have no common base worth naming)

@@ -8,6 +8,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
+from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.worker import (
     ExecuteWorkflowInput,
     Interceptor,
@@ -18,12 +19,16 @@ from temporalio.worker import (
 )
 
 from mandate.converter import mandate_data_converter
+from mandate.review.divergence import explain
 from mandate.run import AgentMandate, AgentStatus
 
 __all__ = ["ReplayOutcome", "replay_history", "replayer"]
 
 # Instances the replays created, by run id (filled from inside the sandbox; this module is passed through).
 _instances: dict[str, Any] = {}
+#: The runtime replays run on unless asked for the detail: the SDK core's WARN lines (ANSI-coloured, about
+#: its own state machines) would say on stderr what ``ReplayOutcome.failure`` says in words.
+_quiet: Runtime | None = None
 
 
 @dataclass
@@ -34,9 +39,12 @@ class ReplayOutcome:
     run_id: str
     workflow_type: str
     reproduced: bool
+    #: Where today's code left the history, in one sentence (``mandate.review.divergence``).
     failure: str | None
     status: AgentStatus | None
     mandate: AgentMandate | None
+    #: The SDK's own text of the failure (its core's debug struct), for ``mandate replay --verbose``.
+    detail: str | None = None
 
 
 class _KeepInstance(WorkflowInboundInterceptor):
@@ -52,7 +60,18 @@ class _KeepInstances(Interceptor):
         return _KeepInstance
 
 
-def replayer(workflows: Sequence[type]) -> Replayer:
+def _runtime(verbose: bool) -> Runtime | None:
+    """The SDK's default runtime for ``verbose``, else one whose core logs only errors (made once)."""
+    global _quiet
+    if verbose:
+        return None
+    if _quiet is None:
+        quiet = LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"))
+        _quiet = Runtime(telemetry=TelemetryConfig(logging=quiet))
+    return _quiet
+
+
+def replayer(workflows: Sequence[type], *, verbose: bool = False) -> Replayer:
     """A ``Replayer`` for ``workflows`` that keeps each replayed instance for ``replay_history``."""
     # Replay compares the commands today's code issues with the history; the sandbox guards live runs
     # against non-deterministic calls and only slows a review down (6,300 vs 16,000 events/s).
@@ -61,6 +80,7 @@ def replayer(workflows: Sequence[type]) -> Replayer:
         data_converter=mandate_data_converter,
         interceptors=[_KeepInstances()],
         workflow_runner=UnsandboxedWorkflowRunner(),
+        runtime=_runtime(verbose),
     )
 
 
@@ -69,19 +89,20 @@ def _run_id(history: WorkflowHistory) -> str:
     return started.original_execution_run_id or started.first_execution_run_id
 
 
-async def replay_history(history: WorkflowHistory, workflows: Sequence[type]) -> ReplayOutcome:
-    """Replay ``history``; report whether today's code reproduces it and the state it rebuilt."""
+async def replay_history(history: WorkflowHistory, workflows: Sequence[type], *, verbose: bool = False) -> ReplayOutcome:
+    """Replay ``history``; report whether today's code reproduces it, where not, and the state it rebuilt."""
     started = history.events[0].workflow_execution_started_event_attributes
     run_id = _run_id(history)
-    result = await replayer(workflows).replay_workflow(history, raise_on_replay_failure=False)
+    result = await replayer(workflows, verbose=verbose).replay_workflow(history, raise_on_replay_failure=False)
     instance = _instances.pop(run_id, None)
     status = mandate = None
     if instance is not None and hasattr(instance, "snapshot"):
         status = instance.snapshot()
         mandate = getattr(instance, "_mandate", None)
-    failure = None
+    failure = detail = None
     if result.replay_failure is not None:
-        failure = " ".join(str(result.replay_failure).split())
+        detail = " ".join(str(result.replay_failure).split())
+        failure = explain(history.events, detail, status)
     return ReplayOutcome(
         workflow_id=history.workflow_id,
         run_id=run_id,
@@ -90,4 +111,5 @@ async def replay_history(history: WorkflowHistory, workflows: Sequence[type]) ->
         failure=failure,
         status=status,
         mandate=mandate,
+        detail=detail,
     )

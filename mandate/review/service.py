@@ -70,10 +70,12 @@ class BulkReplay:
     replayed: int = 0
     clean: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
+    #: The SDK's own text of each failure, by workflow id (``--verbose``).
+    details: dict[str, str] = field(default_factory=dict)
 
 
 async def replay_recent(
-    client: Client, agent: str, since: timedelta, workflows: Sequence[type], limit: int = 1000
+    client: Client, agent: str, since: timedelta, workflows: Sequence[type], limit: int = 1000, verbose: bool = False
 ) -> BulkReplay:
     """Replay every closed run of ``agent`` that closed within ``since``: is a code change safe to deploy?"""
     start = datetime.now(UTC) - since
@@ -84,10 +86,11 @@ async def replay_recent(
     summary = BulkReplay(agent=agent, since=start)
     async for wf in client.list_workflows(query, limit=limit):
         history = await client.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history()
-        outcome = await replay_history(history, workflows)
+        outcome = await replay_history(history, workflows, verbose=verbose)
         summary.replayed += 1
         if outcome.reproduced:
             summary.clean += 1
         else:
             summary.failures.append((wf.id, outcome.failure or "unknown failure"))
+            summary.details[wf.id] = outcome.detail or ""
     return summary
