@@ -54,6 +54,9 @@ _BAD_ENDS = {
 _BAD_STATUSES = set(_BAD_ENDS)
 _CLOSED_BAD = "(" + ", ".join(f"'{name}'" for name in _BAD_ENDS.values()) + ")"
 _EXCEPTION_FLAGS = (RunFlag.VIOLATION, RunFlag.TOOL_ERROR, RunFlag.KILLED)
+#: What each exception is called where the metrics say what they counted.
+_CAUSES: dict[Any, str] = {status: name.replace("TimedOut", "timed out").lower() for status, name in _BAD_ENDS.items()}
+_CAUSES |= {RunFlag.KILLED: "killed", RunFlag.VIOLATION: "policy violation", RunFlag.TOOL_ERROR: "tool error"}
 #: The runs that could change a count in the kill criteria's direction: ended badly, or flagged.
 _SUSPECT = f"(ExecutionStatus IN {_CLOSED_BAD} OR {sa.FLAGS.name} IN {_in(RunFlag)})"
 
@@ -140,6 +143,7 @@ async def compute_metrics(
         rework -= RunFlag.REWORK in flagged
         exceptions -= status in _BAD_STATUSES or not flagged.isdisjoint(_EXCEPTION_FLAGS)
         escalated -= RunFlag.ESCALATED in flagged
+    causes = [c for wf in suspects if wf not in unverified for c in _causes_of(wf)]
     cost_of = await (costs or CostLedger(client)).total(runs_filter, start, end)
     for wf in unverified:
         cost_of.pop(run_key(wf), None)
@@ -159,6 +163,7 @@ async def compute_metrics(
         running=running,
         rework_runs=rework,
         exception_runs=exceptions,
+        exception_causes={name: causes.count(name) for name in _CAUSES.values() if name in causes},
         escalated_runs=escalated,
         unverified_runs=len(unverified),
         total_cost=round(total_cost, 6),
@@ -168,6 +173,12 @@ async def compute_metrics(
         escalation_rate=share(escalated),
         cost_per_completed=round(total_cost / completed, 6) if completed else 0.0,
     )
+
+
+def _causes_of(wf: Any) -> list[str]:
+    """Why a run counts as an exception: how it ended badly, and its flags (none: it is not one)."""
+    flagged = set(wf.typed_search_attributes.get(sa.FLAGS) or [])
+    return [name for cause, name in _CAUSES.items() if cause == wf.status or cause in flagged]
 
 
 async def _kill_by_update(handle: WorkflowHandle[Any, Any], kill: KillInput) -> str | None:

@@ -52,6 +52,9 @@ class OutcomeMetrics(BaseModel):
     running: int
     rework_runs: int = Field(description="a person rejected an action the agent proposed")
     exception_runs: int = Field(description="failed, killed, a policy violation or a tool error")
+    exception_causes: dict[str, int] = Field(
+        default_factory=dict, description="what the exception runs were, by cause (a run may have two)"
+    )
     escalated_runs: int = Field(description="a decision went past the first approvers")
     unverified_runs: int = Field(
         default=0, description="claimed the agent but no worker verified their start: not counted above"

@@ -341,6 +341,7 @@ async def test_metrics_match_hand_counted_runs(client, task_queue, charters):
         m = await eventually(settled, what="visibility to settle")
     assert (m.running, m.failed) == (1, 1)
     assert (m.rework_runs, m.exception_runs, m.escalated_runs) == (2, 2, 0)
+    assert m.exception_causes == {"failed": 1, "policy violation": 1}  # what `mandate metrics` says it counted
     assert m.rework_rate == round(2 / 6, 4) and m.exception_rate == round(2 / 6, 4)
     assert m.cost_per_completed == round(0.045 / 4, 6)
     assert m.throughput_per_hour == pytest.approx(4.0)

@@ -166,6 +166,12 @@ def _pending_table(items: list[PendingApproval]) -> None:
     console.print(table)
 
 
+def _counted(m: Any) -> str:
+    """What the exception rate counted: "1 of 1 runs: 1 policy violation"."""
+    causes = ", ".join(f"{n} {cause}" for cause, n in getattr(m, "exception_causes", {}).items())
+    return f"{m.exception_runs} of {m.runs} runs" + (f": {causes}" if causes and m.exception_runs else "")
+
+
 def show_metrics(results: list[Any]) -> None:
     """One table when it fits, else one block per agent."""
     rows = []
@@ -179,7 +185,7 @@ def show_metrics(results: list[Any]) -> None:
                 str(m.completed),
                 f"{m.throughput_per_hour:.2f}",
                 f"{m.rework_rate:.0%} ({m.rework_runs})",
-                f"{m.exception_rate:.0%} ({m.exception_runs})",
+                f"{m.exception_rate:.0%} ({_counted(m)})",
                 f"{m.escalation_rate:.0%} ({m.escalated_runs})",
                 f"{m.cost_per_completed:.4f}",
             )
