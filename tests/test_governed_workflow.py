@@ -188,7 +188,7 @@ async def test_blocked_tool_never_reaches_an_activity(client, worker, task_queue
     assert result.violations == 1
     blocked = [s for s in status.steps if s.status is StepStatus.BLOCKED]
     assert [(s.tool, s.error) for s in blocked] == [
-        ("delete_customer", "policy violation: delete_customer blocked by the charter")
+        ("delete_customer", "policy violation: delete_customer: blocked by the charter")
     ]
     assert "delete_customer" not in await scheduled_activities(handle)
     assert set(await scheduled_activities(handle)) == {"lookup_order", "check_refund_policy"}

@@ -157,7 +157,7 @@ async def test_a_blocked_tool_is_refused_recorded_and_the_model_told(client, tas
     assert (blocked.tool, blocked.status) == ("delete_customer", StepStatus.BLOCKED)
     assert looked.status is StepStatus.COMPLETED  # a response's calls are each governed, in order
     refusal, output = script.seen[1]
-    assert refusal.outcome == "failed" and "not run: policy violation: delete_customer blocked by the charter" in refusal.content
+    assert refusal.outcome == "failed" and "not run: policy violation: delete_customer: blocked by the charter" in refusal.content
     assert output.outcome == "success"
     assert status.violations == 1 and result.outcome == "answered"
     assert await scheduled_activities(handle) == [MODEL_STEP_ACTIVITY, "lookup_order", MODEL_STEP_ACTIVITY]

@@ -235,6 +235,9 @@ async def test_each_way_of_leaving_the_history_is_said_in_the_runs_words(workflo
     outcome = await replay_history(WorkflowHistory.from_json("refund-approved", data), CHANGED)
     assert not outcome.reproduced and outcome.failure == sentence, outcome.detail
     assert outcome.detail and "TMPRL1100" in outcome.detail
+    if workflow_type == "RefundAgentDeleteFirst":  # what the run recorded of the call: "<tool>: <why>"
+        assert outcome.status is not None
+        assert outcome.status.steps[0].error == "policy violation: delete_user: no such tool is registered"
 
 
 @pytest.mark.parametrize(

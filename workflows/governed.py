@@ -225,7 +225,7 @@ class GovernedAgent:
         step = self._run.start_step(proposal, info, rule, workflow.now())
         why = blocked_because(proposal.tool, info, rule, mandate.charter)
         if info is None or why is not None:
-            self._run.end_step(step, StepStatus.BLOCKED, workflow.now(), error=f"policy violation: {step.tool} {why}")
+            self._run.end_step(step, StepStatus.BLOCKED, workflow.now(), error=f"policy violation: {step.tool}: {why}")
             self._run.violations += 1
             self._run.flag(RunFlag.VIOLATION)
             self._log("policy_violation", tool=proposal.tool, reason=why)

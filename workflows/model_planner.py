@@ -223,7 +223,7 @@ class ModelConversation:
             content = f"not run: {error}. Call the tool again with arguments that fit its schema."
             return ToolOutcome(call_id=call.call_id, tool=call.tool, outcome="retried", content=content)
         if step.status is StepStatus.BLOCKED:
-            content = f"not run: {error}"  # "policy violation: <tool> blocked by the charter", or why else
+            content = f"not run: {error}"  # "policy violation: <tool>: blocked by the charter", or why else
             return ToolOutcome(call_id=call.call_id, tool=call.tool, outcome="failed", content=content)
         if step.status is StepStatus.FAILED:
             content = f"the tool failed: {error}"
