@@ -200,6 +200,13 @@ def test_a_divergence_is_one_sentence_and_the_sdks_own_text_waits_behind_verbose
     raw = "[TMPRL1100] Nondeterminism error: Activity type of scheduled event 'lookup_order' does not match"
     assert raw in verbose.stderr and "Traceback" not in verbose.stderr
 
+    # Without the app that defines the workflow, that is what is wrong: one line, not the SDK's traceback.
+    bare = [MANDATE, "replay", "--history", str(path)]
+    unknown = subprocess.run(bare, capture_output=True, text=True, timeout=120, cwd=repo)
+    assert unknown.returncode == 1 and len(unknown.stderr.splitlines()) == 1, unknown.stderr
+    assert unknown.stderr.startswith("error: refund-approved is a RefundAgentPolicyFirst run, a workflow no agent")
+    assert "load the app that does with --app MODULE" in unknown.stderr
+
     as_json = subprocess.run([*command[:-2], "--json"], capture_output=True, text=True, timeout=120, cwd=repo)
     verdict = json.loads(as_json.stdout)
     assert (verdict["workflow_id"], verdict["replays_cleanly"]) == ("refund-approved", False)

@@ -19,6 +19,7 @@ from temporalio.worker import (
 )
 
 from mandate.converter import mandate_data_converter
+from mandate.errors import MandateError
 from mandate.review.divergence import explain
 from mandate.run import AgentMandate, AgentStatus
 
@@ -92,6 +93,12 @@ def _run_id(history: WorkflowHistory) -> str:
 async def replay_history(history: WorkflowHistory, workflows: Sequence[type], *, verbose: bool = False) -> ReplayOutcome:
     """Replay ``history``; report whether today's code reproduces it, where not, and the state it rebuilt."""
     started = history.events[0].workflow_execution_started_event_attributes
+    known = sorted(d.name for d in map(workflow._Definition.from_class, workflows) if d is not None and d.name)
+    if started.workflow_type.name not in known:  # the SDK would log a traceback, and it is no divergence
+        raise MandateError(
+            f"{history.workflow_id} is a {started.workflow_type.name} run, a workflow no agent loaded here defines "
+            f"({', '.join(known)}); load the app that does with --app MODULE"
+        )
     run_id = _run_id(history)
     result = await replayer(workflows, verbose=verbose).replay_workflow(history, raise_on_replay_failure=False)
     instance = _instances.pop(run_id, None)
