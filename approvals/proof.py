@@ -87,7 +87,7 @@ class Proof:
                 raise Refused(
                     f"{request.tool} needs a signed decision: `mandate {kind.value}` signs with your key; in the "
                     f"Web UI paste the output of `mandate sign {self.run.workflow_id} --request {request.id} "
-                    f"--as {who} --decision {kind.value}`{also}"
+                    f"--as {who} --decision {kind.value}`" + (f" ({also})" if also else "")
                 )
             return Proven(who=payload.approver, reason=payload.reason, statement=None, verified=False)
         if payload.approver and not same_person(payload.approver, statement.signer):

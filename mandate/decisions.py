@@ -131,11 +131,11 @@ class ApprovalRequest(BaseModel):
 
     def decider(self, named: str | None = None) -> tuple[str, str]:
         """For a hint's ``--as``: ``named`` when they may decide this, else the first eligible approver; and
-        a note naming the others who may (empty when there are none)."""
+        the others who may, as "sam@example.com may decide it too" (empty when there are none)."""
         eligible = self.eligible
         who = next((p for p in eligible if named and same_person(p, named)), eligible[0] if eligible else "APPROVER")
         others = [p for p in eligible if p != who]
-        return who, f" ({', '.join(others)} may decide it too)" if others else ""
+        return who, f"{', '.join(others)} may decide it too" if others else ""
 
 
 class DecisionContext(BaseModel):

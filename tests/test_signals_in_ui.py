@@ -73,7 +73,7 @@ async def test_the_ui_lists_approve_reject_and_kill_by_name(client, worker, task
     details = metadata.current_details
     assert "`approve` or `reject`" in details
     assert "--request r1 --as raj@example.com --decision approve" in details and "you@example.com" not in details
-    assert "(sam@example.com may decide it too)" in details
+    assert "prints (signed with raj@example.com's key; sam@example.com may decide it too)." in details
 
 
 async def test_a_statement_for_the_other_act_is_refused_naming_both_acts(client, worker, task_queue, workflow_id):
@@ -83,12 +83,17 @@ async def test_a_statement_for_the_other_act_is_refused_naming_both_acts(client,
         handle = await start_refund(client, task_queue, workflow_id, 1033)
         await wait_pending(handle, "issue_refund")
         await handle.signal(Signal.REJECT, await signed_decision(handle, SAM, reason="looks fine"))
-        status = await eventually(lambda: _refused_at_least(handle, 1), what="the approval sent as reject refused")
+        await handle.signal(Signal.APPROVE, {"request_id": "r1", "approver": SAM})  # unsigned, for a write
+        status = await eventually(lambda: _refused_at_least(handle, 2), what="both decisions refused")
         await handle.signal(Signal.REJECT, await signed_decision(handle, SAM, approve=False, reason="no"))
         result = await handle.result()
     reason = status.refused[0].reason
     assert "the statement is for act 'approve', not 'reject'" in reason, reason
     assert "<" not in reason and "Act." not in reason, reason
+    # The way to sign it names the approver who sent it, and who else may decide, not you@example.com.
+    unsigned = status.refused[1].reason
+    assert unsigned.startswith("issue_refund needs a signed decision"), unsigned
+    assert unsigned.endswith("--as sam@example.com --decision approve` (raj@example.com may decide it too)"), unsigned
     assert result.outcome == "refund_rejected"
 
 

@@ -55,7 +55,8 @@ def how_to_decide(pending: list[ApprovalRequest]) -> str:
         "",
         f'To decide here: "Send a Signal", choose `{Signal.APPROVE.value}` or `{Signal.REJECT.value}`, and paste '
         f"as its input what `mandate sign <workflow id> --request {first.id} --as {who} --decision approve` "
-        f"prints (signed with {who}'s key){also}. Or `mandate approve <workflow id> --request {first.id} --as {who}`.",
+        f"prints (signed with {who}'s key{'; ' + also if also else ''}). "
+        f"Or `mandate approve <workflow id> --request {first.id} --as {who}`.",
     ]
     return "\n".join(lines)
 
