@@ -127,15 +127,15 @@ async def test_a_worker_without_the_decision_context_query_is_told_apart_from_on
 async def test_a_program_decides_on_the_context_it_read_without_asking_the_run_again(
     client, worker, task_queue, workflow_id
 ):
-    """What an approving program shows a person is what it signs: ``decide(context=...)``. (A rejection,
-    so that no order of the session's shop is used up.)"""
+    """What an approving program shows a person is what it signs: ``decide(context=...)``."""
     async with worker:
         handle = await start_refund(client, task_queue, workflow_id, 1013)
         await wait_pending(handle, "issue_refund")
         context = await api.decision_context(client, handle, task_queue=task_queue)
         [request] = context.pending
         decision = await api.decide(
-            client, workflow_id, decision=DecisionKind.REJECT, approver=RAJ, reason="wrong item", context=context
+            client, workflow_id, decision=DecisionKind.REJECT, approver=RAJ, reason="wrong item", context=context,
+            task_queue=task_queue,  # the worker's: a run on any other queue than Mandate's is not signed for
         )
         status = await status_of(handle)
     assert (decision.request_id, decision.approver, decision.channel) == (request.id, RAJ, Channel.UPDATE)
@@ -152,7 +152,9 @@ async def test_a_decision_on_a_context_read_before_the_request_was_decided_is_re
         stale = await api.decision_context(client, handle, task_queue=task_queue)
         await api.decide(client, workflow_id, decision=DecisionKind.REJECT, approver=RAJ, reason="not this one", task_queue=task_queue)
         with pytest.raises(DecisionRefusedError) as caught:
-            await api.decide(client, workflow_id, decision=DecisionKind.APPROVE, approver=RAJ, context=stale)
+            await api.decide(
+                client, workflow_id, decision=DecisionKind.APPROVE, approver=RAJ, context=stale, task_queue=task_queue
+            )
         status = await status_of(handle)
     # refused by the run (r1 is decided) or, once the rejection has ended it, by Temporal: one line either way
     message = str(caught.value)
