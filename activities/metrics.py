@@ -11,15 +11,13 @@ from temporalio import activity
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
-    WorkflowHandle,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from mandate import search_attributes as sa
 from mandate.activities.cost_ledger import CostLedger, visibility_time
+from mandate.activities.kill_orders import kill_by_update, monitor_signer, one_run
 from mandate.activities.started_runs import StartedRuns, run_key
 from mandate.contract import (
     ENFORCE_ACTIVITY,
@@ -28,13 +26,10 @@ from mandate.contract import (
     MONITOR_WORKFLOW,
     RunFlag,
     Signal,
-    Update,
     monitor_id,
 )
 from mandate.decisions import KillInput
-from mandate.errors import KeysError
 from mandate.outcomes import EnforceInput, EnforceResult, MetricsQuery, OutcomeMetrics
-from mandate.signer import Signer
 
 __all__ = ["compute_metrics", "MonitorActivities"]
 
@@ -181,23 +176,6 @@ def _causes_of(wf: Any) -> list[str]:
     return [name for cause, name in _CAUSES.items() if cause == wf.status or cause in flagged]
 
 
-async def _kill_by_update(handle: WorkflowHandle[Any, Any], kill: KillInput) -> str | None:
-    """Send the kill as the run's ``kill`` update; why it did not reach the run, or None when it did.
-
-    A run refusing it (it stopped already) has been reached: the refusal is the run's answer.
-    """
-    try:
-        # The SDK turns the cancellation of a timed-out wait into WorkflowUpdateRPCTimeoutOrCancelledError.
-        await asyncio.wait_for(handle.execute_update(Update.KILL, kill), timeout=30)
-    except WorkflowUpdateFailedError:
-        return None
-    except RPCError as err:
-        return f"the kill update too: {err.message}"
-    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-        return "the kill update had no answer in 30 s (no worker serves the run?)"
-    return None
-
-
 class CallerCheck(Protocol):
     """``mandate.worker.callers.Callers``: the server's record of the run that scheduled a call."""
 
@@ -241,17 +219,17 @@ class MonitorActivities:
         await self._require_monitor(order.agent, ENFORCE_ACTIVITY)
         if order.action == "pause":
             return EnforceResult(workflows=[])
-        query = f"{_runs_of(order.agent, order.workflow_type, order.task_queue)} AND ExecutionStatus = 'Running'"
         if order.workflow:
-            query += f" AND WorkflowId = '{_quote(order.workflow)}'"
-        targets = [(wf.id, wf.run_id) async for wf in self._client.list_workflows(query)]
-        signer = self._monitor_signer()
+            targets, unreachable = await one_run(self._client, order)
+        else:
+            query = f"{_runs_of(order.agent, order.workflow_type, order.task_queue)} AND ExecutionStatus = 'Running'"
+            targets, unreachable = [(wf.id, wf.run_id) async for wf in self._client.list_workflows(query)], []
+        signer = monitor_signer()
         if signer is None:
             why = f"this worker holds no signing key for {MONITOR}, so it cannot sign the run's kill"
             return EnforceResult(workflows=[], unreachable=sorted(f"{w}: {why}" for w, _ in targets))
         gate = asyncio.Semaphore(50)
         namespace = activity.info().workflow_namespace or ""
-        unreachable: list[str] = []
 
         async def stop(target: tuple[str, str | None]) -> str | None:
             workflow_id, run_id = target
@@ -274,7 +252,7 @@ class MonitorActivities:
                     if err.status is RPCStatusCode.NOT_FOUND:  # it ended since the list was read
                         return None
                     # Refused by the server (its signals used up by a flood, say): the update still reaches it.
-                    why = await _kill_by_update(handle, kill)
+                    why = await kill_by_update(handle, kill)
                     if why is not None:
                         unreachable.append(f"{workflow_id}: {err.message}; {why}"[:300])
                         return None
@@ -286,11 +264,3 @@ class MonitorActivities:
 
         touched = await asyncio.gather(*(stop(t) for t in targets))
         return EnforceResult(workflows=sorted(w for w in touched if w), signed=True, unreachable=sorted(unreachable))
-
-    def _monitor_signer(self) -> Signer | None:
-        """The monitor's service key, which this worker holds (if it holds one)."""
-        try:
-            return Signer.of(MONITOR)
-        except KeysError as err:
-            activity.logger.error(f"kills cannot be signed: {err}")
-            return None
