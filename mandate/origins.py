@@ -27,6 +27,8 @@ __all__ = ["RunOrigin", "RunOrigins", "OriginUnknownError", "load_mandate_result
 
 #: The marker comes with a run's first workflow task; a run with none this far in never loaded its mandate.
 EVENTS_TO_READ = 50
+#: The marker is usually the fifth event: a small first page, the next fetched only if needed.
+PAGE_SIZE = 10
 #: Runs recorded before protocol 4 took the requester's name as sent: their starts count as verified.
 SIGNED_STARTS = 4
 
@@ -75,6 +77,12 @@ class RunOrigins:
         self._keep = keep
         self._reading: dict[tuple[str, str], asyncio.Future[RunOrigin]] = {}
 
+    def remember(self, origin: RunOrigin) -> None:
+        """Keep what this process knows first-hand (a worker that ran the run's ``load_mandate``)."""
+        self._known[(origin.workflow_id, origin.run_id)] = origin
+        while len(self._known) > self._keep:
+            self._known.popitem(last=False)
+
     async def of(self, workflow_id: str, run_id: str) -> RunOrigin:
         key = (workflow_id, run_id)
         known = self._known.get(key)
@@ -98,7 +106,7 @@ class RunOrigins:
         verified = False
         seen = 0
         try:
-            async for event in handle.fetch_history_events(page_size=EVENTS_TO_READ):
+            async for event in handle.fetch_history_events(page_size=PAGE_SIZE):
                 seen += 1
                 if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
                     attrs = event.workflow_execution_started_event_attributes

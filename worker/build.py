@@ -39,7 +39,10 @@ _log = structlog.get_logger("mandate.worker")
 class MandateActivities:
     """Activities Mandate itself needs, bound to the worker's charters and tools."""
 
-    def __init__(self, charters: Mapping[str, Charter], tools: ToolRegistry, client: Client | None = None) -> None:
+    def __init__(
+        self, charters: Mapping[str, Charter], tools: ToolRegistry, client: Client | None = None, callers: Callers | None = None
+    ) -> None:
+        self._callers = callers
         self._charters = dict(charters)
         self._tools = tools
         self._start = StartCheck(client)
@@ -77,6 +80,8 @@ class MandateActivities:
             mandate.refused = await self._start.refusal(
                 request, namespace=info.workflow_namespace or "", workflow_id=info.workflow_id or "", keys=keys
             )
+            if self._callers is not None:
+                self._callers.loaded(info, protocol=mandate.protocol, verified_start=mandate.refused is None)
         return mandate
 
 
@@ -154,11 +159,11 @@ def build_worker(
     plan = plan_agents(charters, workflows)
     if not plan.workflows:
         raise AgentNotFoundError("no agent to serve: the charters directory has no charter")
-    mandate_activities = MandateActivities(plan.charters, tools, client)
+    callers = Callers(client, task_queue)
+    mandate_activities = MandateActivities(plan.charters, tools, client, callers)
     agents_by_type = {
         workflow._Definition.must_from_class(cls).name or "": cls.agent for cls in plan.workflows
     }
-    callers = Callers(client, task_queue)
     monitor_activities = MonitorActivities(client, agents=plan.charters, callers=callers)
     _log.info(
         "worker_built",

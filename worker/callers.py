@@ -12,6 +12,7 @@ Mandate's queue, whose start a worker verified, runs Mandate's code; a run anywh
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import UTC, datetime
 
 from temporalio import activity
 from temporalio.client import Client
@@ -35,6 +36,22 @@ class Callers:
     def __init__(self, client: Client, task_queue: str) -> None:
         self.task_queue = task_queue
         self._origins = RunOrigins(client)
+
+    def loaded(self, info: activity.Info, *, protocol: int, verified_start: bool) -> None:
+        """A run's ``load_mandate`` ran here, as a local activity: its workflow task came from this worker's
+        own task queue, so its origin is known first-hand and its calls need no history read. (The time
+        is the load's, a moment after the start: a kill's issued-before-start check only gets stricter.)"""
+        self._origins.remember(
+            RunOrigin(
+                workflow_id=info.workflow_id or "",
+                run_id=info.workflow_run_id or "",
+                workflow_type=info.workflow_type or "",
+                task_queue=self.task_queue,
+                started_at=datetime.now(UTC),
+                protocol=protocol,
+                verified_start=verified_start,
+            )
+        )
 
     async def require(
         self,
