@@ -13,17 +13,11 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 
-from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecution
-from temporalio.service import RPCError
 
-from mandate.origins import load_mandate_result
+from mandate.origins import OriginUnknownError, RunOrigins, load_mandate_result
 
 __all__ = ["StartedRuns", "load_mandate_result", "run_key"]
-
-#: The marker comes with the run's first workflow task; a run with no marker this far in never started.
-_EVENTS_TO_READ = 50
-_SIGNED_STARTS = 4  # runs recorded before protocol 4 took the requester's name as sent
 
 
 def run_key(run: WorkflowExecution) -> str:
@@ -35,7 +29,7 @@ class StartedRuns:
     """Answers, per run, whether a worker verified its start (and remembers the answers)."""
 
     def __init__(self, client: Client, *, keep: int = 20_000, concurrency: int = 20) -> None:
-        self._client = client
+        self._origins = RunOrigins(client)  # the server's record of each run (mandate.origins)
         self._known: OrderedDict[str, bool] = OrderedDict()
         self._keep = keep
         self._gate = asyncio.Semaphore(concurrency)
@@ -58,19 +52,8 @@ class StartedRuns:
         return bool(verified) if verified is not None else True
 
     async def _read(self, run: WorkflowExecution) -> bool | None:
-        handle = self._client.get_workflow_handle(run.id, run_id=run.run_id)
-        seen = 0
         try:
-            async for event in handle.fetch_history_events(page_size=_EVENTS_TO_READ):
-                seen += 1
-                if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
-                    loaded = load_mandate_result(event)
-                    if loaded is not None:
-                        protocol = loaded.get("protocol")
-                        old = isinstance(protocol, int) and protocol < _SIGNED_STARTS
-                        return loaded.get("refused") is None or old
-                if seen >= _EVENTS_TO_READ:
-                    break
-        except RPCError:
+            origin = await self._origins.of(run.id, run.run_id or "")
+        except OriginUnknownError:
             return None
-        return False
+        return origin.verified_start  # no marker: refused, or never looked at by a worker
